@@ -1,0 +1,264 @@
+/**
+ * Event loop and event loop policy.
+ *
+ * Port of CPython Lib/asyncio/events.py (3.14): the abstract loop, the
+ * callback handles it returns, and the running-loop bookkeeping. Policies
+ * are left out (deprecated in 3.14).
+ */
+import { inspect } from 'node:util';
+import { describeArg, RuntimeError } from './exceptions.js';
+import { formatCallback } from './internal/format.js';
+import type { Future } from './futures.js';
+
+/**
+ * Runs a function inside a captured context: the value
+ * `AsyncLocalStorage.snapshot()` returns is one. asyncio's
+ * `contextvars.Context.run`.
+ */
+export type CallbackContext = <R>(fn: (...args: any[]) => R, ...args: any[]) => R;
+
+/** Options accepted before a callback: `loop.callSoon({ context }, cb, ...args)`. */
+export interface CallbackOptions {
+  context?: CallbackContext;
+}
+
+/** The context handed to an exception handler (asyncio's dict). */
+export interface ExceptionContext {
+  message: string;
+  exception?: unknown;
+  future?: Future<unknown>;
+  task?: Future<unknown>;
+  handle?: Handle;
+  protocol?: unknown;
+  transport?: unknown;
+  socket?: unknown;
+  [key: string]: unknown;
+}
+
+export type ExceptionHandler = (loop: AbstractEventLoop, context: ExceptionContext) => void;
+
+/** Object returned by callback registration methods. */
+export class Handle {
+  /** @internal */ _callback: ((...args: any[]) => unknown) | null;
+  /** @internal */ _args: unknown[] | null;
+  /** @internal */ _cancelled = false;
+  /** @internal */ readonly _loop: AbstractEventLoop;
+  /** @internal */ _context: CallbackContext | undefined;
+  /** @internal */ _repr: string | null = null;
+
+  constructor(
+    callback: (...args: any[]) => unknown,
+    args: unknown[],
+    loop: AbstractEventLoop,
+    context?: CallbackContext,
+  ) {
+    this._callback = callback;
+    this._args = args;
+    this._loop = loop;
+    this._context = context;
+    if (loop.getDebug()) this._repr = this._describe();
+  }
+
+  /** The context the callback runs in, if one was given. */
+  getContext(): CallbackContext | undefined {
+    return this._context;
+  }
+
+  /** Cancels the callback; a no-op if it already ran or was cancelled. */
+  cancel(): void {
+    if (!this._cancelled) {
+      this._cancelled = true;
+      if (this._loop.getDebug()) this._repr = this._describe();
+      // Drop references so a cancelled handle keeps nothing alive.
+      this._callback = null;
+      this._args = null;
+    }
+  }
+
+  /** Whether the callback was cancelled. */
+  cancelled(): boolean {
+    return this._cancelled;
+  }
+
+  /** @internal Runs the callback; errors go to the loop's exception handler. */
+  _run(): void {
+    const cb = this._callback!;
+    const args = this._args!;
+    try {
+      if (this._context !== undefined) this._context(cb, ...args);
+      else if (args.length === 0) cb();
+      else cb(...args);
+    } catch (exc) {
+      const message = `Exception in callback ${this._repr ?? this._describe()}`;
+      this._loop.callExceptionHandler({ message, exception: exc, handle: this });
+    }
+  }
+
+  protected _describeParts(): string[] {
+    const info: string[] = [];
+    if (this._cancelled) info.push('cancelled');
+    if (this._callback !== null) info.push(formatCallback(this._callback, this._args ?? []));
+    return info;
+  }
+
+  /** @internal */
+  _describe(): string {
+    return `<${this.constructor.name} ${this._describeParts().join(' ')}>`.replace(' >', '>');
+  }
+
+  toString(): string {
+    return this._repr ?? this._describe();
+  }
+
+  [inspect.custom](): string {
+    return this.toString();
+  }
+}
+
+/** Object returned by timed callback registration methods. */
+export class TimerHandle extends Handle {
+  /** @internal */ readonly _when: number;
+  /** @internal Whether it still sits in the loop's timer heap. */ _scheduled = false;
+  /** @internal Slot in the loop's timer table (the native heap's id). */ _id = -1;
+
+  constructor(
+    when: number,
+    callback: (...args: any[]) => unknown,
+    args: unknown[],
+    loop: AbstractEventLoop,
+    context?: CallbackContext,
+  ) {
+    super(callback, args, loop, context);
+    this._when = when;
+  }
+
+  /** The absolute time (loop.time() seconds) the callback is scheduled for. */
+  when(): number {
+    return this._when;
+  }
+
+  override cancel(): void {
+    if (!this._cancelled) this._loop._timerHandleCancelled(this);
+    super.cancel();
+  }
+
+  protected override _describeParts(): string[] {
+    const info = super._describeParts();
+    info.splice(this._cancelled ? 1 : 0, 0, `when=${this._when}`);
+    return info;
+  }
+}
+
+/** Abstract event loop: the interface every loop implements. */
+export abstract class AbstractEventLoop {
+  // Running and stopping the loop. The run methods return Promises: a loop
+  // inside Node cannot block its thread (DESIGN.md §3).
+  abstract runForever(): Promise<void>;
+  abstract runUntilComplete<T>(future: Future<T> | PromiseLike<T>): Promise<T>;
+  abstract stop(): void;
+  abstract isRunning(): boolean;
+  abstract isClosed(): boolean;
+  abstract close(): void;
+
+  // Methods scheduling callbacks. All these return Handles.
+  abstract callSoon(callback: (...args: any[]) => unknown, ...args: unknown[]): Handle;
+  abstract callSoon(options: CallbackOptions, callback: (...args: any[]) => unknown, ...args: unknown[]): Handle;
+  abstract callLater(delay: number, callback: (...args: any[]) => unknown, ...args: unknown[]): TimerHandle;
+  abstract callAt(when: number, callback: (...args: any[]) => unknown, ...args: unknown[]): TimerHandle;
+  abstract time(): number;
+  abstract createFuture<T = unknown>(): Future<T>;
+
+  /** @internal Notification that a TimerHandle was cancelled. */
+  abstract _timerHandleCancelled(handle: TimerHandle): void;
+
+  // Ready-based callback registration methods.
+  abstract addReader(fd: FileDescriptorLike, callback: (...args: any[]) => unknown, ...args: unknown[]): Handle;
+  abstract removeReader(fd: FileDescriptorLike): boolean;
+  abstract addWriter(fd: FileDescriptorLike, callback: (...args: any[]) => unknown, ...args: unknown[]): Handle;
+  abstract removeWriter(fd: FileDescriptorLike): boolean;
+
+  // Error handlers.
+  abstract getExceptionHandler(): ExceptionHandler | null;
+  abstract setExceptionHandler(handler: ExceptionHandler | null): void;
+  abstract defaultExceptionHandler(context: ExceptionContext): void;
+  abstract callExceptionHandler(context: ExceptionContext): void;
+
+  // Debug flag management.
+  abstract getDebug(): boolean;
+  abstract setDebug(enabled: boolean): void;
+}
+
+/** An fd number or an object with a `fileno()` method (Python's file object). */
+export type FileDescriptorLike = number | { fileno(): number };
+
+/** Turns a file object into an fd, as `selectors._fileobj_to_fd` does. */
+export function fileobjToFd(fileobj: FileDescriptorLike): number {
+  let fd: unknown = fileobj;
+  if (typeof fileobj === 'object' && fileobj !== null && typeof fileobj.fileno === 'function') {
+    fd = fileobj.fileno();
+  }
+  if (typeof fd !== 'number' || !Number.isInteger(fd)) {
+    throw new TypeError(describeArg('fd', 'an integer file descriptor or an object with fileno()', fileobj));
+  }
+  if (fd < 0) throw new RangeError(`Invalid file descriptor: ${fd}`);
+  return fd;
+}
+
+let runningLoop: AbstractEventLoop | null = null;
+let currentLoop: AbstractEventLoop | null = null;
+
+/**
+ * The running event loop, or null. Unlike {@link getRunningLoop} it never
+ * throws.
+ */
+export function _getRunningLoop(): AbstractEventLoop | null {
+  return runningLoop;
+}
+
+/** @internal Sets the running loop; only loops call this. */
+export function _setRunningLoop(loop: AbstractEventLoop | null): void {
+  runningLoop = loop;
+}
+
+/**
+ * The running event loop.
+ * @throws RuntimeError "no running event loop" when none runs.
+ */
+export function getRunningLoop(): AbstractEventLoop {
+  if (runningLoop === null) throw new RuntimeError('no running event loop');
+  return runningLoop;
+}
+
+/**
+ * The running loop, else the one set with {@link setEventLoop}. As in
+ * Python 3.14 it never creates one.
+ * @throws RuntimeError when there is neither.
+ */
+export function getEventLoop(): AbstractEventLoop {
+  if (runningLoop !== null) return runningLoop;
+  if (currentLoop === null) {
+    throw new RuntimeError('There is no current event loop');
+  }
+  return currentLoop;
+}
+
+/** Sets the current loop returned by {@link getEventLoop} when none runs. */
+export function setEventLoop(loop: AbstractEventLoop | null): void {
+  if (loop !== null && !(loop instanceof AbstractEventLoop)) {
+    throw new TypeError(describeArg('loop', 'an AbstractEventLoop or null', loop));
+  }
+  currentLoop = loop;
+}
+
+let loopFactory: (() => AbstractEventLoop) | null = null;
+
+/** @internal selector-events registers the default loop class here. */
+export function _setDefaultLoopFactory(factory: () => AbstractEventLoop): void {
+  loopFactory = factory;
+}
+
+/** Creates a new event loop of the default kind (SelectorEventLoop). */
+export function newEventLoop(): AbstractEventLoop {
+  if (loopFactory === null) throw new RuntimeError('no event loop implementation is registered');
+  return loopFactory();
+}

@@ -1,0 +1,67 @@
+/**
+ * aionode: Python's asyncio for Node.js.
+ *
+ * The public API, as asyncio's `__init__.py` re-exports it. Internals are
+ * never re-exported from here.
+ */
+export {
+  AbstractEventLoop,
+  Handle,
+  TimerHandle,
+  getRunningLoop,
+  getEventLoop,
+  setEventLoop,
+  newEventLoop,
+  _getRunningLoop,
+  type CallbackContext,
+  type CallbackOptions,
+  type ExceptionContext,
+  type ExceptionHandler,
+  type FileDescriptorLike,
+} from './events.js';
+export { BaseEventLoop } from './base-events.js';
+export { BaseSelectorEventLoop, SelectorEventLoop, EventLoop } from './selector-events.js';
+export { Future, isFuture, type FutureOptions } from './futures.js';
+export {
+  BaseSelector,
+  DefaultSelector,
+  EpollSelector,
+  PollSelector,
+  SelectSelector,
+  SelectorKey,
+  KeyError,
+  EVENT_READ,
+  EVENT_WRITE,
+  availableSelectors,
+  selectorClass,
+  type SelectorEvent,
+} from './selectors.js';
+export {
+  CancelledError,
+  InvalidStateError,
+  RuntimeError,
+  TimeoutError,
+  OSError,
+  BlockingIOError,
+  ChildProcessError,
+  ConnectionError,
+  BrokenPipeError,
+  ConnectionAbortedError,
+  ConnectionRefusedError,
+  ConnectionResetError,
+  FileExistsError,
+  FileNotFoundError,
+  InterruptedError,
+  IsADirectoryError,
+  NotADirectoryError,
+  PermissionError,
+  ProcessLookupError,
+  IncompleteReadError,
+  LimitOverrunError,
+  SendfileNotAvailableError,
+  BrokenBarrierError,
+  ExceptionGroup,
+  type OSErrorInfo,
+} from './exceptions.js';
+export { logger } from './log.js';
+export { loadBinding, type NativeBinding, type NativeLoopStats } from './native.js';

@@ -1,0 +1,471 @@
+#include "loop_wrap.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+
+#include "addon.h"
+#include "clock.h"
+#include "errors.h"
+#include "selector_wrap.h"
+#include "timer_fd.h"
+
+namespace aionode {
+
+namespace {
+
+// Seconds (loop.time() units) to the heap's nanoseconds, rounded UP so a
+// timer never fires before the instant JavaScript asked for.
+int64_t SecondsToNs(double s) {
+  double ns = std::ceil(s * 1e9);
+  if (!(ns < 9.0e18)) return INT64_MAX - 1;  // +Infinity: never fires
+  if (ns < 0) return 0;
+  return static_cast<int64_t>(ns);
+}
+
+double RequireNumber(const Napi::CallbackInfo& info, size_t i,
+                     const char* name) {
+  if (!info[i].IsNumber()) ThrowArgType(info.Env(), name, "a number", info[i]);
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (std::isnan(d)) ThrowArgType(info.Env(), name, "a number, not NaN", info[i]);
+  return d;
+}
+
+int32_t RequireTimerId(const Napi::CallbackInfo& info, size_t i) {
+  double d = RequireNumber(info, i, "id");
+  if (d < 0 || d >= TimerHeap::kMaxId || d != std::trunc(d)) {
+    ThrowArgType(info.Env(), "id", "a timer id (integer >= 0)", info[i]);
+  }
+  return static_cast<int32_t>(d);
+}
+
+LoopWrap* Owner(void* data) { return static_cast<LoopCore*>(data)->owner; }
+
+void OnPoll(uv_poll_t* h, int /*status*/, int /*events*/) {
+  // A status < 0 (e.g. EBADF after teardown began) still means "look": the
+  // select below reports the real state.
+  if (LoopWrap* w = Owner(h->data)) w->RunBatch(true);
+}
+
+void OnIdle(uv_idle_t* h) {
+  if (LoopWrap* w = Owner(h->data)) w->RunBatch(false);
+}
+
+void OnUvTimer(uv_timer_t* h) {
+  static_cast<LoopCore*>(h->data)->armed_when = INT64_MAX;
+  if (LoopWrap* w = Owner(h->data)) w->RunBatch(false);
+}
+
+void OnAsync(uv_async_t* h) {
+  LoopCore* c = static_cast<LoopCore*>(h->data);
+  c->thread_busy = false;
+  if (c->owner != nullptr) c->owner->RunBatch(true);
+}
+
+void NotifyAsync(void* arg) {
+  // Runs on the helper thread: uv_async_send is the one libuv call that is
+  // safe from another thread.
+  uv_async_send(static_cast<LoopCore*>(arg)->async);
+}
+
+void OnHandleClosed(uv_handle_t* h) {
+  LoopCore* c = static_cast<LoopCore*>(h->data);
+  delete h;
+  if (--c->pending_closes > 0) return;
+  if (c->cleanup != nullptr) napi_remove_async_cleanup_hook(c->cleanup);
+  if (c->owner != nullptr) c->owner->Detach();
+  delete c;
+}
+
+void OnCleanupHook(napi_async_cleanup_hook_handle handle, void* arg) {
+  LoopCore* c = static_cast<LoopCore*>(arg);
+  c->cleanup = handle;
+  CloseCore(c);
+}
+
+template <typename H>
+void CloseHandle(LoopCore* c, H* h) {
+  if (h == nullptr) return;
+  c->pending_closes++;
+  uv_close(reinterpret_cast<uv_handle_t*>(h), OnHandleClosed);
+}
+
+}  // namespace
+
+void CloseCore(LoopCore* c) {
+  if (c->closing) return;
+  c->closing = true;
+  c->running = false;
+  if (c->thread) c->thread->Stop();
+  if (c->tfd >= 0) {
+    c->selector->Unregister(c->tfd);
+    close(c->tfd);
+    c->tfd = -1;
+  }
+  c->heap.Clear();
+  // Hold one extra count so that the core is not freed by a close callback
+  // while handles are still being closed below.
+  c->pending_closes++;
+  CloseHandle(c, c->poll);
+  CloseHandle(c, c->async);
+  CloseHandle(c, c->idle);
+  CloseHandle(c, c->uvtimer);
+  c->poll = nullptr;
+  c->async = nullptr;
+  c->idle = nullptr;
+  c->uvtimer = nullptr;
+  if (--c->pending_closes == 0) {
+    if (c->cleanup != nullptr) napi_remove_async_cleanup_hook(c->cleanup);
+    if (c->owner != nullptr) c->owner->Detach();
+    delete c;
+  }
+}
+
+Napi::Function LoopWrap::Init(Napi::Env env) {
+  return DefineClass(
+      env, "NativeLoop",
+      {InstanceMethod<&LoopWrap::Start>("start"),
+       InstanceMethod<&LoopWrap::Stop>("stop"),
+       InstanceMethod<&LoopWrap::Kick>("kick"),
+       InstanceMethod<&LoopWrap::TimerAt>("timerAt"),
+       InstanceMethod<&LoopWrap::TimerIn>("timerIn"),
+       InstanceMethod<&LoopWrap::TimerRemove>("timerRemove"),
+       InstanceMethod<&LoopWrap::TimerCount>("timerCount"),
+       InstanceMethod<&LoopWrap::Stats>("stats"),
+       InstanceMethod<&LoopWrap::Close>("close"),
+       InstanceAccessor<&LoopWrap::GetBackend>("backend")});
+}
+
+// new NativeLoop(selector, events: Int32Array, onBatch: (n) => flags)
+LoopWrap::LoopWrap(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<LoopWrap>(info) {
+  Napi::Env env = info.Env();
+  AddonData* data = GetAddonData(env);
+  if (!info[0].IsObject() ||
+      !info[0].As<Napi::Object>().InstanceOf(data->selector_ctor.Value())) {
+    ThrowArgType(env, "selector", "a NativeSelector", info[0]);
+  }
+  if (!info[1].IsTypedArray() ||
+      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+      info[1].As<Napi::TypedArray>().ElementLength() < 2) {
+    ThrowArgType(env, "events", "an Int32Array of at least 2 elements",
+                 info[1]);
+  }
+  if (!info[2].IsFunction()) ThrowArgType(env, "onBatch", "a function", info[2]);
+
+  SelectorWrap* sw = SelectorWrap::Unwrap(info[0].As<Napi::Object>());
+  std::shared_ptr<Selector> sel = sw->Get(env, "create a loop");
+  Napi::Int32Array events = info[1].As<Napi::Int32Array>();
+  backend_ = sel->Name();
+
+  uv_loop_t* uvloop = nullptr;
+  if (napi_get_uv_event_loop(env, &uvloop) != napi_ok || uvloop == nullptr) {
+    throw Napi::Error::New(env, "aionode: no libuv loop in this environment");
+  }
+
+  auto c = std::make_unique<LoopCore>();
+  c->env = env;
+  c->selector = sel;
+  c->events = events.Data();
+  c->capacity = static_cast<int>(events.ElementLength() / 2);
+
+  int tfd = TimerFdCreate();
+  if (tfd >= 0) {
+    int rc = sel->Register(tfd, kTimerToken, kReadable);
+    if (rc < 0) {
+      close(tfd);
+      ThrowIfError(env, rc, "register", "timerfd");
+    }
+    c->tfd = tfd;
+  }
+
+  // Handles are created last, once nothing can throw any more, so a failed
+  // constructor never leaves a handle behind on Node's loop.
+  if (sel->BackendFd() >= 0) {
+    c->poll = new uv_poll_t;
+    int rc = uv_poll_init(uvloop, c->poll, sel->BackendFd());
+    if (rc != 0) {
+      delete c->poll;
+      c->poll = nullptr;
+      if (c->tfd >= 0) {
+        sel->Unregister(c->tfd);
+        close(c->tfd);
+      }
+      throw MakeOsError(env, -rc, "uv_poll_init");
+    }
+    c->poll->data = c.get();
+  } else {
+    c->async = new uv_async_t;
+    uv_async_init(uvloop, c->async, OnAsync);
+    c->async->data = c.get();
+    uv_unref(reinterpret_cast<uv_handle_t*>(c->async));
+    c->thread = std::make_unique<WaitThread>(sel, c->capacity, NotifyAsync,
+                                             c.get());
+  }
+  c->idle = new uv_idle_t;
+  uv_idle_init(uvloop, c->idle);
+  c->idle->data = c.get();
+  if (c->tfd < 0) {
+    c->uvtimer = new uv_timer_t;
+    uv_timer_init(uvloop, c->uvtimer);
+    c->uvtimer->data = c.get();
+  }
+
+  on_batch_ = Napi::Persistent(info[2].As<Napi::Function>());
+  events_ref_ = Napi::Persistent(events.As<Napi::Object>());
+  selector_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+  Napi::Object resource = Napi::Object::New(env);
+  napi_async_init(env, resource, Napi::String::New(env, "aionode.Loop"),
+                  &async_context_);
+  self_ref_ = Napi::Persistent(resource);
+
+  core_ = c.release();
+  core_->owner = this;
+  napi_add_async_cleanup_hook(env, OnCleanupHook, core_, &core_->cleanup);
+  if (core_->thread) {
+    int rc = core_->thread->Start();
+    if (rc < 0) {
+      CloseCore(core_);
+      throw MakeOsError(env, rc, "pthread_create");
+    }
+  }
+}
+
+LoopWrap::~LoopWrap() {
+  if (core_ != nullptr) {
+    core_->owner = nullptr;
+    CloseCore(core_);
+    core_ = nullptr;
+  }
+  if (async_context_ != nullptr) napi_async_destroy(Env(), async_context_);
+}
+
+LoopCore* LoopWrap::Core(Napi::Env env, const char* use) {
+  if (core_ == nullptr || core_->closing) {
+    throw Napi::Error::New(env, std::string("Cannot ") + use +
+                                    ": the native loop is closed");
+  }
+  return core_;
+}
+
+void LoopWrap::StartIdle() {
+  if (!core_->idle_on) {
+    uv_idle_start(core_->idle, OnIdle);
+    core_->idle_on = true;
+  }
+}
+
+void LoopWrap::StopIdle() {
+  if (core_->idle_on) {
+    uv_idle_stop(core_->idle);
+    core_->idle_on = false;
+  }
+}
+
+void LoopWrap::Rearm() {
+  LoopCore* c = core_;
+  int64_t want = c->running ? c->heap.PeekWhen() : INT64_MAX;
+  if (want == c->armed_when) return;
+  c->armed_when = want;
+  c->timer_arms++;
+  if (c->tfd >= 0) {
+    TimerFdArm(c->tfd, want == INT64_MAX ? 0 : want);
+  } else if (want == INT64_MAX) {
+    uv_timer_stop(c->uvtimer);
+  } else {
+    // uv timers count whole milliseconds from a truncated "now": round up
+    // and add one so they never fire early; RunBatch checks the real clock
+    // anyway and only pops timers that are due.
+    int64_t delta = want - MonotonicNs();
+    uint64_t ms = delta <= 0 ? 0 : static_cast<uint64_t>(delta / 1000000) + 2;
+    uv_timer_start(c->uvtimer, OnUvTimer, ms, 0);
+  }
+}
+
+void LoopWrap::RunBatch(bool take_io) {
+  LoopCore* c = core_;
+  if (c == nullptr || c->closing) return;
+  int n = 0;
+  if (take_io) {
+    c->io_passes++;
+    if (c->thread) {
+      n = c->thread->Take(c->events, c->capacity);
+    } else {
+      EventBuffer eb{c->events, c->capacity};
+      n = c->selector->Select(&eb, 0);
+    }
+    if (n < 0) {
+      Napi::HandleScope scope(Env());
+      napi_fatal_exception(Env(), MakeOsError(Env(), n, "select").Value());
+      n = 0;
+    }
+    // The timer fd's readiness only means "look at the heap": drop its pair.
+    int w = 0;
+    for (int i = 0; i < n; i++) {
+      if (c->events[2 * i] == kTimerToken) {
+        TimerFdDrain(c->tfd);
+        c->armed_when = INT64_MAX;
+        continue;
+      }
+      c->events[2 * w] = c->events[2 * i];
+      c->events[2 * w + 1] = c->events[2 * i + 1];
+      w++;
+    }
+    n = w;
+  } else {
+    c->idle_passes++;
+  }
+  if (!c->running) {
+    // Level-triggered readiness comes back once the loop runs again.
+    return;
+  }
+
+  // Due timers go after the I/O pairs as (-1, id). PopDue writes the ids
+  // packed at the tail; spread them into pairs from the last one backwards,
+  // which never overwrites an id not yet moved.
+  int64_t now = MonotonicNs();
+  int room = c->capacity - n;
+  int32_t* tail = c->events + 2 * n;
+  int k = c->heap.PopDue(now, tail, room);
+  for (int j = k - 1; j >= 0; j--) {
+    int32_t id = tail[j];
+    tail[2 * j] = -1;
+    tail[2 * j + 1] = id;
+  }
+  n += k;
+  bool more = k == room && c->heap.PeekWhen() <= now;
+
+  StopIdle();
+  c->in_batch = true;
+  c->batches++;
+  int32_t flags = 0;
+  {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    try {
+      Napi::Value r = on_batch_.MakeCallback(
+          self_ref_.Value(), {Napi::Number::New(env, n)}, async_context_);
+      if (r.IsNumber()) flags = r.As<Napi::Number>().Int32Value();
+    } catch (const Napi::Error& e) {
+      napi_fatal_exception(env, e.Value());
+    }
+  }
+  c->in_batch = false;
+  if (c->closing) return;
+  if (c->running && ((flags & 1) != 0 || more)) StartIdle();
+  Rearm();
+  if (c->thread && c->running && !c->thread_busy) {
+    c->thread_busy = true;
+    c->thread->Arm();
+  }
+}
+
+// start(kick: boolean): the loop runs; handles are ref'd from now on.
+Napi::Value LoopWrap::Start(const Napi::CallbackInfo& info) {
+  LoopCore* c = Core(info.Env(), "start");
+  c->running = true;
+  if (c->poll != nullptr) {
+    int rc = uv_poll_start(c->poll, UV_READABLE, OnPoll);
+    if (rc != 0) throw MakeOsError(info.Env(), -rc, "uv_poll_start");
+  } else {
+    uv_ref(reinterpret_cast<uv_handle_t*>(c->async));
+    if (!c->thread_busy) {
+      c->thread_busy = true;
+      c->thread->Arm();
+    }
+  }
+  Rearm();
+  if (info[0].ToBoolean()) StartIdle();
+  return info.Env().Undefined();
+}
+
+// stop(): the loop no longer runs; nothing of it holds the process open.
+Napi::Value LoopWrap::Stop(const Napi::CallbackInfo& info) {
+  if (core_ == nullptr || core_->closing) return info.Env().Undefined();
+  LoopCore* c = core_;
+  c->running = false;
+  if (c->poll != nullptr) {
+    uv_poll_stop(c->poll);
+  } else {
+    uv_unref(reinterpret_cast<uv_handle_t*>(c->async));
+  }
+  StopIdle();
+  Rearm();
+  return info.Env().Undefined();
+}
+
+// kick(): JS queued a ready callback outside a batch; run a pass soon. No
+// syscall: an active idle handle only makes libuv poll with timeout 0.
+Napi::Value LoopWrap::Kick(const Napi::CallbackInfo& info) {
+  if (core_ != nullptr && core_->running && !core_->closing) StartIdle();
+  return info.Env().Undefined();
+}
+
+// timerAt(id, whenSeconds)
+Napi::Value LoopWrap::TimerAt(const Napi::CallbackInfo& info) {
+  LoopCore* c = Core(info.Env(), "schedule a timer");
+  int32_t id = RequireTimerId(info, 0);
+  int64_t when = SecondsToNs(RequireNumber(info, 1, "when"));
+  ThrowIfError(info.Env(), c->heap.Add(id, when), "timer_add");
+  // Inside a batch the heap is re-armed once when the batch ends.
+  if (!c->in_batch && when < c->armed_when) Rearm();
+  return info.Env().Undefined();
+}
+
+// timerIn(id, delaySeconds) -> whenSeconds: one crossing for callLater.
+Napi::Value LoopWrap::TimerIn(const Napi::CallbackInfo& info) {
+  LoopCore* c = Core(info.Env(), "schedule a timer");
+  int32_t id = RequireTimerId(info, 0);
+  double delay = RequireNumber(info, 1, "delay");
+  int64_t d = SecondsToNs(delay);
+  int64_t now = MonotonicNs();
+  int64_t when = d >= INT64_MAX - now ? INT64_MAX - 1 : now + d;
+  ThrowIfError(info.Env(), c->heap.Add(id, when), "timer_add");
+  if (!c->in_batch && when < c->armed_when) Rearm();
+  return Napi::Number::New(info.Env(), static_cast<double>(when) / 1e9);
+}
+
+Napi::Value LoopWrap::TimerRemove(const Napi::CallbackInfo& info) {
+  LoopCore* c = Core(info.Env(), "cancel a timer");
+  int32_t id = RequireTimerId(info, 0);
+  int rc = c->heap.Remove(id);
+  return Napi::Boolean::New(info.Env(), rc == 0);
+}
+
+Napi::Value LoopWrap::TimerCount(const Napi::CallbackInfo& info) {
+  size_t n = core_ != nullptr ? core_->heap.Size() : 0;
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
+Napi::Value LoopWrap::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  if (core_ == nullptr) return o;
+  o.Set("batches", core_->batches);
+  o.Set("ioPasses", core_->io_passes);
+  o.Set("idlePasses", core_->idle_passes);
+  o.Set("timerArms", core_->timer_arms);
+  o.Set("timers", static_cast<double>(core_->heap.Size()));
+  o.Set("registered", static_cast<double>(core_->selector->Size() -
+                                          (core_->tfd >= 0 ? 1 : 0)));
+  o.Set("helperThread", core_->thread != nullptr);
+  o.Set("timerSource", core_->tfd >= 0 ? "timerfd" : "uv_timer");
+  return o;
+}
+
+Napi::Value LoopWrap::Close(const Napi::CallbackInfo& info) {
+  if (core_ != nullptr) {
+    LoopCore* c = core_;
+    core_ = nullptr;
+    c->owner = nullptr;
+    CloseCore(c);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value LoopWrap::GetBackend(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), backend_);
+}
+
+}  // namespace aionode

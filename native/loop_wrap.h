@@ -1,0 +1,107 @@
+// The native half of SelectorEventLoop, living inside Node's own libuv loop
+// ("guest mode", DESIGN.md §3):
+//   * epoll: the selector's fd is watched by one uv_poll_t;
+//   * poll / select: a WaitThread blocks in the selector and hands each ready
+//     set over with uv_async_send;
+//   * timers: a TimerHeap armed on a timerfd registered in the same selector
+//     (a uv_timer_t where there is no timerfd);
+//   * each batch of (token, events) / (-1, timerId) pairs is written into one
+//     shared Int32Array and delivered with ONE napi_make_callback, so promise
+//     microtasks and nextTicks drain after every batch;
+//   * a uv_idle_t runs the next pass while JS has ready callbacks, so the
+//     uv_poll_t never has to be woken by a syscall for work already queued.
+// Handles are ref'd only while the loop runs: an idle loop never holds the
+// process open.
+#ifndef AIONODE_LOOP_WRAP_H_
+#define AIONODE_LOOP_WRAP_H_
+
+#include <napi.h>
+#include <uv.h>
+
+#include <memory>
+
+#include "selector.h"
+#include "timer_heap.h"
+#include "wait_thread.h"
+
+namespace aionode {
+
+class LoopWrap;
+
+// Token of the timer fd inside the selector; never reaches JavaScript.
+constexpr Token kTimerToken = -2;
+
+// Everything the uv handles touch. Heap-allocated and freed by the last
+// uv_close callback, so it outlives the JS wrapper when GC comes first and
+// the wrapper outlives it when environment teardown comes first.
+struct LoopCore {
+  napi_env env = nullptr;
+  LoopWrap* owner = nullptr;
+  std::shared_ptr<Selector> selector;
+  TimerHeap heap;
+  int tfd = -1;
+  int64_t armed_when = INT64_MAX;
+  uv_poll_t* poll = nullptr;      // epoll / kqueue mode
+  uv_async_t* async = nullptr;    // helper-thread mode
+  std::unique_ptr<WaitThread> thread;
+  bool thread_busy = false;       // armed and not yet consumed
+  uv_idle_t* idle = nullptr;
+  bool idle_on = false;
+  uv_timer_t* uvtimer = nullptr;  // only without timerfd
+  int pending_closes = 0;
+  napi_async_cleanup_hook_handle cleanup = nullptr;
+  bool running = false;
+  bool in_batch = false;
+  bool closing = false;
+  int32_t* events = nullptr;      // shared Int32Array data
+  int capacity = 0;               // pairs
+  // Counters for tests and benchmarks.
+  double batches = 0, io_passes = 0, idle_passes = 0, timer_arms = 0;
+};
+
+class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit LoopWrap(const Napi::CallbackInfo& info);
+  ~LoopWrap() override;
+
+  // Runs one batch: optionally takes ready I/O, pops due timers, calls JS.
+  void RunBatch(bool take_io);
+  // Called when the core is freed (teardown) so the wrapper forgets it.
+  void Detach() { core_ = nullptr; }
+
+ private:
+  Napi::Value Start(const Napi::CallbackInfo& info);
+  Napi::Value Stop(const Napi::CallbackInfo& info);
+  Napi::Value Kick(const Napi::CallbackInfo& info);
+  Napi::Value TimerAt(const Napi::CallbackInfo& info);
+  Napi::Value TimerIn(const Napi::CallbackInfo& info);
+  Napi::Value TimerRemove(const Napi::CallbackInfo& info);
+  Napi::Value TimerCount(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value GetBackend(const Napi::CallbackInfo& info);
+
+  LoopCore* Core(Napi::Env env, const char* use);
+  void Rearm();
+  void StartIdle();
+  void StopIdle();
+
+  LoopCore* core_ = nullptr;
+  Napi::FunctionReference on_batch_;
+  Napi::ObjectReference events_ref_;
+  Napi::ObjectReference selector_ref_;
+  Napi::ObjectReference self_ref_;  // resource object for make_callback
+  napi_async_context async_context_ = nullptr;
+  std::string backend_;
+
+  friend void CloseCore(LoopCore* core);
+};
+
+// Stops the helper thread and closes every handle; the core frees itself
+// when the last close callback has run. Safe to call twice.
+void CloseCore(LoopCore* core);
+
+}  // namespace aionode
+
+#endif  // AIONODE_LOOP_WRAP_H_
