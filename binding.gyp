@@ -10,6 +10,7 @@
         "native/selector_wrap.cc",
         "native/loop_wrap.cc",
         "native/wait_thread.cc",
+        "native/socket_wrap.cc",
         "native/selector.cc",
         "native/timer_heap.cc",
         "native/clock.cc",
@@ -32,6 +33,7 @@
       "conditions": [
         ["OS=='linux'", {
           "sources": [
+            "native/socket_ops_unix.cc",
             "native/backends/epoll_selector.cc",
             "native/backends/poll_selector.cc",
             "native/backends/select_selector.cc"
@@ -40,6 +42,7 @@
         }],
         ["OS=='mac' or OS=='freebsd' or OS=='openbsd'", {
           "sources": [
+            "native/socket_ops_unix.cc",
             "native/backends/poll_selector.cc",
             "native/backends/select_selector.cc"
           ],

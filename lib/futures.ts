@@ -6,30 +6,64 @@
  * (`yield* fut` in a generator coroutine), and it stays covariant in T.
  */
 import { inspect } from 'node:util';
-import { getEventLoop, type AbstractEventLoop, type CallbackContext } from './events.js';
+import { AbstractEventLoop, getEventLoop, type CallbackContext, type ExceptionContext } from './events.js';
 import { CancelledError, InvalidStateError, RuntimeError, describeArg } from './exceptions.js';
+import { formatCallback } from './internal/format.js';
 
 const PENDING = 'PENDING';
 const CANCELLED = 'CANCELLED';
 const FINISHED = 'FINISHED';
 type State = typeof PENDING | typeof CANCELLED | typeof FINISHED;
 
+/** One frame of a debug-mode creation stack: file, line, function (asyncio's FrameSummary). */
+type FrameSummary = [filename: string, lineno: number, name: string];
+
 /** What a never-retrieved exception report needs; must not reference the Future. */
 interface Unretrieved {
   loop: AbstractEventLoop;
   exception: unknown;
   className: string;
+  sourceTraceback: FrameSummary[] | null;
 }
 
 // A Future whose exception nobody looked at is reported once, when it is
 // garbage collected, through its loop's exception handler (asyncio's
 // __del__), never as a Node unhandledRejection.
+// Unlike asyncio, the context cannot carry the Future itself: it is gone.
 const neverRetrieved = new FinalizationRegistry<Unretrieved>((held) => {
-  held.loop.callExceptionHandler({
+  const context: ExceptionContext = {
     message: `${held.className} exception was never retrieved`,
     exception: held.exception,
-  });
+  };
+  if (held.sourceTraceback !== null) context.sourceTraceback = held.sourceTraceback;
+  held.loop.callExceptionHandler(context);
 });
+
+const FRAME_LINE = /^\s*at (?:(.*?) \()?(.+?):(\d+):\d+\)?$/;
+
+/**
+ * The stack below `fn` (the constructor called), oldest frame first, as
+ * asyncio's `format_helpers.extract_stack`; depth is `Error.stackTraceLimit`.
+ */
+function extractStack(fn: Function): FrameSummary[] {
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, fn);
+  const frames: FrameSummary[] = [];
+  for (const line of (holder.stack ?? '').split('\n')) {
+    const m = FRAME_LINE.exec(line);
+    if (m !== null) frames.push([m[2], Number(m[3]), m[1] ?? '<anonymous>']);
+  }
+  return frames.reverse();
+}
+
+/** `cb=[first(), <n more>, last()]`, asyncio's `_format_callbacks`. */
+function formatCallbacks(callbacks: DoneCallback[]): string {
+  const n = callbacks.length;
+  const first = formatCallback(callbacks[0][0], []);
+  if (n === 1) return `cb=[${first}]`;
+  const last = formatCallback(callbacks[n - 1][0], []);
+  return n === 2 ? `cb=[${first}, ${last}]` : `cb=[${first}, <${n - 2} more>, ${last}]`;
+}
 
 /** A done callback as stored: the function and its optional context. */
 type DoneCallback = [fn: (fut: any) => unknown, context: CallbackContext | undefined];
@@ -39,25 +73,33 @@ type DoneCallback = [fn: (fut: any) => unknown, context: CallbackContext | undef
  * step cheaper than a generator method (loop-integration.md Q4).
  */
 class FutureIterator<T> {
-  #fut: Future<T>;
+  // Null once finished: like a generator, it then only reports done.
+  #fut: Future<T> | null;
   #yielded = false;
   constructor(fut: Future<T>) {
     this.#fut = fut;
   }
   next(): IteratorResult<Future<unknown>, T> {
     const fut = this.#fut;
-    if (!this.#yielded && !fut.done()) {
-      this.#yielded = true;
-      fut._asyncioFutureBlocking = true;
-      return { done: false, value: fut };
+    if (fut === null) return { done: true, value: undefined as T };
+    if (fut._state === PENDING) {
+      if (!this.#yielded) {
+        this.#yielded = true;
+        fut._asyncioFutureBlocking = true;
+        return { done: false, value: fut };
+      }
+      this.#fut = null;
+      throw new RuntimeError("await wasn't used with future");
     }
-    if (!fut.done()) throw new RuntimeError("await wasn't used with future");
+    this.#fut = null;
     return { done: true, value: fut.result() };
   }
   throw(exc: unknown): IteratorResult<Future<unknown>, T> {
+    this.#fut = null;
     throw exc;
   }
   return(value: T): IteratorResult<Future<unknown>, T> {
+    this.#fut = null;
     return { done: true, value };
   }
   [Symbol.iterator](): this {
@@ -94,10 +136,33 @@ export class Future<T = unknown> implements PromiseLike<T> {
   /** @internal Promise resolvers waiting in then(); settled directly on completion. */ _thens: any[] | null = null;
   /** @internal True while a Task waits on this Future (duck-typed by isFuture). */
   _asyncioFutureBlocking = false;
-  /** @internal */ _logTraceback = false;
+  /** @internal Where it was created, oldest frame first; only in debug mode. */
+  _sourceTraceback: FrameSummary[] | null = null;
+  #logTraceback = false;
 
+  /**
+   * @param options `loop`: the loop; defaults to `getEventLoop()`.
+   * @throws TypeError if `options` is not an options object (`new Future(loop)`).
+   * @throws RuntimeError if no loop is given and none is running or set.
+   */
   constructor(options: FutureOptions = {}) {
+    if (typeof options !== 'object' || options === null || options instanceof AbstractEventLoop) {
+      throw new TypeError(describeArg('options', 'an options object ({ loop })', options));
+    }
     this._loop = options.loop ?? getEventLoop();
+    if (this._loop.getDebug()) this._sourceTraceback = extractStack(new.target);
+  }
+
+  /**
+   * @internal Whether a never-retrieved exception will be reported. It can
+   * only be cleared (asyncio's `_log_traceback`).
+   */
+  get _logTraceback(): boolean {
+    return this.#logTraceback;
+  }
+  set _logTraceback(value: boolean) {
+    if (value) throw new TypeError('_logTraceback can only be set to false');
+    this._clearLogTraceback();
   }
 
   /** The loop this Future is bound to. */
@@ -221,12 +286,13 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /**
    * Marks the Future done with an exception and schedules its callbacks.
+   * An Error class is instantiated first, as asyncio does with a type.
    * @throws InvalidStateError if it is already done; TypeError for a
    * CancelledError or an undefined exception.
    */
   setException(exception: unknown): void {
     if (this._state !== PENDING) throw new InvalidStateError(`${this._state}: ${this.toString()}`);
-    if (typeof exception === 'function' && exception.prototype instanceof Error) {
+    if (typeof exception === 'function' && (exception === Error || exception.prototype instanceof Error)) {
       exception = new (exception as new () => Error)();
     }
     if (exception === undefined) {
@@ -237,10 +303,10 @@ export class Future<T = unknown> implements PromiseLike<T> {
     }
     this._exception = exception;
     this._state = FINISHED;
-    this._logTraceback = true;
+    this.#logTraceback = true;
     neverRetrieved.register(
       this,
-      { loop: this._loop, exception, className: this.constructor.name },
+      { loop: this._loop, exception, className: this.constructor.name, sourceTraceback: this._sourceTraceback },
       this,
     );
     this._scheduleCallbacks();
@@ -248,8 +314,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /** @internal The exception was looked at: no "never retrieved" report. */
   _clearLogTraceback(): void {
-    if (this._logTraceback) {
-      this._logTraceback = false;
+    if (this.#logTraceback) {
+      this.#logTraceback = false;
       neverRetrieved.unregister(this);
     }
   }
@@ -298,14 +364,18 @@ export class Future<T = unknown> implements PromiseLike<T> {
   protected _reprInfo(): string[] {
     const info = [this._state.toLowerCase()];
     if (this._state === FINISHED) {
-      if (this._exception !== undefined) {
-        const e = this._exception as Error;
-        info.push(`exception=${e?.name ?? 'Error'}(${inspect(e?.message ?? e)})`);
-      } else {
+      const e = this._exception;
+      if (e === undefined) {
         info.push(`result=${inspect(this._result, { depth: 0, breakLength: Infinity }).slice(0, 80)}`);
+      } else if (e instanceof Error) {
+        info.push(`exception=${e.name}(${e.message === '' ? '' : inspect(e.message)})`);
+      } else {
+        info.push(`exception=${inspect(e, { depth: 0, breakLength: Infinity })}`);
       }
     }
-    if (this._callbacks.length > 0) info.push(`cb=[${this._callbacks.map(([f]) => f.name || '<anonymous>').join(', ')}]`);
+    if (this._callbacks.length > 0) info.push(formatCallbacks(this._callbacks));
+    const tb = this._sourceTraceback;
+    if (tb !== null && tb.length > 0) info.push(`created at ${tb[tb.length - 1][0]}:${tb[tb.length - 1][1]}`);
     return info;
   }
 
@@ -328,6 +398,12 @@ export function isFuture(obj: unknown): obj is Future<unknown> {
     obj !== null &&
     typeof (obj as { _asyncioFutureBlocking?: unknown })._asyncioFutureBlocking === 'boolean'
   );
+}
+
+/** @internal Sets the result unless the Future was cancelled (asyncio's `_set_result_unless_cancelled`). */
+export function _setResultUnlessCancelled<T>(fut: Future<T>, result: T): void {
+  if (fut.cancelled()) return;
+  fut.setResult(result);
 }
 
 /** @internal The loop of a Future-like object. */

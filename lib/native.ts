@@ -66,6 +66,13 @@ export interface NativeBinding {
   setErrorFactory(
     factory: (errno: number, code: string, syscall: string, message: string, strerror: string) => Error,
   ): void;
+  /** AF_UNIX socketpair(2), non-blocking and close-on-exec. */
+  socketpair(type?: 'stream' | 'dgram'): [number, number];
+  /** read(2) into `buf`: bytes read (0 at EOF), or -EAGAIN (negative) when nothing is there. */
+  read(fd: number, buf: Uint8Array): number;
+  /** write(2) from `buf`: bytes written, or -EAGAIN (negative) when full. */
+  write(fd: number, buf: Uint8Array): number;
+  close(fd: number): void;
   abiVersion: number;
 }
 

@@ -97,7 +97,10 @@ void CloseCore(LoopCore* c) {
   if (c->closing) return;
   c->closing = true;
   c->running = false;
-  if (c->thread) c->thread->Stop();
+  if (c->thread) {
+    c->thread->Stop();
+    c->thread.reset();
+  }
   if (c->tfd >= 0) {
     c->selector->Unregister(c->tfd);
     close(c->tfd);
@@ -115,6 +118,10 @@ void CloseCore(LoopCore* c) {
   c->async = nullptr;
   c->idle = nullptr;
   c->uvtimer = nullptr;
+  // uv_close has already taken the selector's fd out of libuv's epoll set
+  // (uv__platform_invalidate_fd), and the helper thread is joined, so the
+  // selector's fds can go now: close() frees fds synchronously.
+  c->selector.reset();
   if (--c->pending_closes == 0) {
     if (c->cleanup != nullptr) napi_remove_async_cleanup_hook(c->cleanup);
     if (c->owner != nullptr) c->owner->Detach();

@@ -11,6 +11,8 @@
 
 namespace aionode {
 
+void InitSocketOps(Napi::Env env, Napi::Object exports);
+
 namespace {
 
 Napi::Value Time(const Napi::CallbackInfo& info) {
@@ -52,6 +54,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("errnoName", Napi::Function::New<ErrnoNameJs>(env, "errnoName"));
   exports.Set("setErrorFactory",
               Napi::Function::New<SetErrorFactory>(env, "setErrorFactory"));
+  InitSocketOps(env, exports);
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   return exports;
 }
