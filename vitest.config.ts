@@ -8,6 +8,7 @@ const mult = Number(process.env.AIONODE_TEST_TIMEOUT_MULTIPLIER ?? '1') || 1;
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
     pool: 'forks',
     maxWorkers: 2,
     execArgv: ['--expose-gc'],

@@ -290,6 +290,40 @@ void LoopWrap::Rearm() {
   }
 }
 
+// One napi_make_callback for the whole batch: the only supported way to have
+// microtasks and nextTicks drain after it (loop-integration.md Q1/Q2).
+// Raw N-API here, because in a terminating worker (terminate(),
+// process.exit()) every JS call fails and node-addon-api would turn that
+// into a fatal error; here it simply means "stop calling JS".
+int32_t LoopWrap::CallJs(int n) {
+  napi_env env = Env();
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return 0;
+  int32_t flags = 0;
+  napi_value recv, fn, argv[1], result;
+  if (napi_get_reference_value(env, self_ref_, &recv) == napi_ok &&
+      napi_get_reference_value(env, on_batch_, &fn) == napi_ok &&
+      napi_create_int32(env, n, &argv[0]) == napi_ok) {
+    napi_status st =
+        napi_make_callback(env, async_context_, recv, fn, 1, argv, &result);
+    if (st == napi_ok) {
+      if (napi_get_value_int32(env, result, &flags) != napi_ok) flags = 0;
+    } else {
+      bool pending = false;
+      napi_value exc;
+      if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+          napi_get_and_clear_last_exception(env, &exc) == napi_ok) {
+        napi_valuetype t;
+        if (napi_typeof(env, exc, &t) == napi_ok && t != napi_undefined) {
+          napi_fatal_exception(env, exc);
+        }
+      }
+    }
+  }
+  napi_close_handle_scope(env, scope);
+  return flags;
+}
+
 void LoopWrap::RunBatch(bool take_io) {
   LoopCore* c = core_;
   if (c == nullptr || c->closing) return;
@@ -303,8 +337,16 @@ void LoopWrap::RunBatch(bool take_io) {
       n = c->selector->Select(&eb, 0);
     }
     if (n < 0) {
-      Napi::HandleScope scope(Env());
-      napi_fatal_exception(Env(), MakeOsError(Env(), n, "select").Value());
+      // A failing select is a bug or a broken fd set: crash loudly through
+      // 'uncaughtException' rather than spin.
+      napi_handle_scope scope;
+      if (napi_open_handle_scope(Env(), &scope) == napi_ok) {
+        try {
+          napi_fatal_exception(Env(), MakeOsError(Env(), n, "select").Value());
+        } catch (...) {
+        }
+        napi_close_handle_scope(Env(), scope);
+      }
       n = 0;
     }
     // The timer fd's readiness only means "look at the heap": drop its pair.
@@ -346,18 +388,7 @@ void LoopWrap::RunBatch(bool take_io) {
   StopIdle();
   c->in_batch = true;
   c->batches++;
-  int32_t flags = 0;
-  {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    try {
-      Napi::Value r = on_batch_.MakeCallback(
-          self_ref_.Value(), {Napi::Number::New(env, n)}, async_context_);
-      if (r.IsNumber()) flags = r.As<Napi::Number>().Int32Value();
-    } catch (const Napi::Error& e) {
-      napi_fatal_exception(env, e.Value());
-    }
-  }
+  int32_t flags = CallJs(n);
   c->in_batch = false;
   if (c->closing) return;
   if (c->running && ((flags & 1) != 0 || more)) StartIdle();

@@ -84,6 +84,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
 
   LoopCore* Core(Napi::Env env, const char* use);
   void Rearm();
+  int32_t CallJs(int n);
   void StartIdle();
   void StopIdle();
 

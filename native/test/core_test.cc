@@ -365,7 +365,9 @@ void TestSignals(const std::string& name) {
   int64_t elapsed = MonotonicNs() - t0;
   t.join();
   AIO_CHECK_EQ(r.rc, 0);
-  if (elapsed < 40 * kMs) Fail("EINTR cut the timeout to " + Str(elapsed) + " ns");
+  if (elapsed < 40 * kMs) {
+    Fail("EINTR cut the timeout to " + Str(elapsed) + " ns");
+  }
 
   g_signal_selector = sel.get();
   sa.sa_handler = OnSignal;
@@ -440,7 +442,9 @@ void TestChangeWhileBlocked(const std::string& name) {
     const int32_t token = 100 + rep;
     AIO_CHECK_EQ(sel->Register(s.a, token, kReadable), 0);
     std::thread u([&] {
-      if (rep % 3 != 0) std::this_thread::sleep_for(std::chrono::microseconds(rep % 7 * 20));
+      if (rep % 3 != 0) {
+        std::this_thread::sleep_for(std::chrono::microseconds(rep % 7 * 20));
+      }
       sel->Unregister(s.a);
       (void)!write(s.b, "x", 1);
       sel->Wakeup();  // epoll has no internal wake-up on Unregister
@@ -513,7 +517,8 @@ bool AllowFd(int want) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return false;
   if (rl.rlim_cur > static_cast<rlim_t>(want)) return true;
-  if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max <= static_cast<rlim_t>(want)) {
+  if (rl.rlim_max != RLIM_INFINITY &&
+      rl.rlim_max <= static_cast<rlim_t>(want)) {
     return false;
   }
   rl.rlim_cur = static_cast<rlim_t>(want) + 1;
@@ -525,7 +530,7 @@ void TestHighFd(const std::string& name) {
   if (!sel) return;
   const int high = FD_SETSIZE + 5;
   if (!AllowFd(high)) {
-    std::printf("# %s: RLIMIT_NOFILE too low for fd %d, high-fd check skipped\n",
+    std::printf("# %s: RLIMIT_NOFILE too low for fd %d, check skipped\n",
                 name.c_str(), high);
     return;
   }
@@ -581,12 +586,13 @@ void TestHeapOrder() {
     AIO_CHECK_EQ(h.Add(i, whens[i]), 0);
     expect.emplace_back(whens[i], i);
   }
-  std::stable_sort(expect.begin(), expect.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(
+      expect.begin(), expect.end(),
+      [](const auto& a, const auto& b) { return a.first < b.first; });
   AIO_CHECK_EQ(h.PeekWhen(), 0);
   int32_t out[16];
   AIO_CHECK_EQ(h.PopDue(INT64_MAX, out, 16), 8);
-  for (int i = 0; i < 8; ++i) AIO_CHECK_EQ(out[i], expect[static_cast<size_t>(i)].second);
+  for (size_t i = 0; i < 8; ++i) AIO_CHECK_EQ(out[i], expect[i].second);
   AIO_CHECK(h.Empty());
   AIO_CHECK_EQ(h.PeekWhen(), INT64_MAX);
 }
@@ -660,9 +666,9 @@ void TestHeapRandomized() {
       const int64_t when = now + static_cast<int64_t>(rng() % 64);
       const int rc = h.Add(id, when);
       if (by_id.count(id)) {
-        if (rc != -EEXIST) { Fail("Add existing id " + Str(id) + " = " + Str(rc)); return; }
+        if (rc != -EEXIST) return Fail("Add dup " + Str(id) + " = " + Str(rc));
       } else {
-        if (rc != 0) { Fail("Add id " + Str(id) + " = " + Str(rc)); return; }
+        if (rc != 0) return Fail("Add " + Str(id) + " = " + Str(rc));
         model.emplace(when, seq, id);
         by_id[id] = {when, seq};
         ++seq;
@@ -672,9 +678,9 @@ void TestHeapRandomized() {
       const int rc = h.Remove(id);
       auto it = by_id.find(id);
       if (it == by_id.end()) {
-        if (rc != -ENOENT) { Fail("Remove absent " + Str(id) + " = " + Str(rc)); return; }
+        if (rc != -ENOENT) return Fail("Remove " + Str(id) + " = " + Str(rc));
       } else {
-        if (rc != 0) { Fail("Remove " + Str(id) + " = " + Str(rc)); return; }
+        if (rc != 0) return Fail("Remove " + Str(id) + " = " + Str(rc));
         model.erase(std::make_tuple(it->second.first, it->second.second, id));
         by_id.erase(it);
       }
@@ -695,20 +701,32 @@ void TestHeapRandomized() {
         it = model.erase(it);
         ++expect;
       }
-      if (n != expect) { Fail("op " + Str(op) + ": PopDue count " + Str(n) + " vs " + Str(expect)); return; }
+      if (n != expect) {
+        return Fail("op " + Str(op) + ": PopDue count " + Str(n) + " vs " +
+                    Str(expect));
+      }
     }
-    if (h.Size() != model.size()) { Fail("op " + Str(op) + ": size " + Str(h.Size()) + " vs " + Str(model.size())); return; }
-    const int64_t peek = model.empty() ? INT64_MAX : std::get<0>(*model.begin());
-    if (h.PeekWhen() != peek) { Fail("op " + Str(op) + ": PeekWhen " + Str(h.PeekWhen()) + " vs " + Str(peek)); return; }
+    if (h.Size() != model.size()) {
+      return Fail("op " + Str(op) + ": size " + Str(h.Size()) + " vs " +
+                  Str(model.size()));
+    }
+    const int64_t peek =
+        model.empty() ? INT64_MAX : std::get<0>(*model.begin());
+    if (h.PeekWhen() != peek) {
+      return Fail("op " + Str(op) + ": PeekWhen " + Str(h.PeekWhen()) +
+                  " vs " + Str(peek));
+    }
   }
   // Drain what is left, in order.
   while (!model.empty()) {
     const int n = h.PopDue(INT64_MAX, out, 16);
     for (int i = 0; i < n; ++i) {
-      if (out[i] != std::get<2>(*model.begin())) { Fail("final drain order"); return; }
+      if (out[i] != std::get<2>(*model.begin())) {
+        return Fail("final drain order");
+      }
       model.erase(model.begin());
     }
-    if (n == 0) { Fail("final drain stalled"); return; }
+    if (n == 0) return Fail("final drain stalled");
   }
   AIO_CHECK(h.Empty());
 }
@@ -737,7 +755,9 @@ void TestTimerFd() {
     AIO_CHECK_EQ(TimerFdArm(fd, deadline), 0);
     AIO_CHECK(Readable(fd, 1000));
     const int64_t now = MonotonicNs();
-    if (now < deadline) Fail("timer fd fired " + Str(deadline - now) + " ns early");
+    if (now < deadline) {
+      Fail("timer fd fired " + Str(deadline - now) + " ns early");
+    }
     AIO_CHECK_EQ(TimerFdDrain(fd), 0);
     AIO_CHECK(!Readable(fd, 0));
   }
@@ -789,9 +809,12 @@ void TestErrnoTable() {
     }
     if (ErrnoFromName(name) != code) Fail(std::string("round trip ") + name);
     const char* msg = ErrnoMessage(code);
-    if (msg == nullptr || msg[0] == '\0') Fail(std::string("no message ") + name);
+    if (msg == nullptr || msg[0] == '\0') {
+      Fail(std::string("no message ") + name);
+    }
   }
-  AIO_CHECK_EQ(std::string(ErrnoName(ECONNREFUSED)), std::string("ECONNREFUSED"));
+  AIO_CHECK_EQ(std::string(ErrnoName(ECONNREFUSED)),
+               std::string("ECONNREFUSED"));
   AIO_CHECK_EQ(std::string(ErrnoName(EAGAIN)), std::string("EAGAIN"));
   AIO_CHECK_EQ(ErrnoFromName("EWOULDBLOCK"), EWOULDBLOCK);
   AIO_CHECK_EQ(ErrnoFromName("EOPNOTSUPP"), EOPNOTSUPP);
@@ -850,7 +873,8 @@ int main() {
     Run(b + ": timeout rounds up", [&] { TestTimeoutRoundsUp(b); });
     Run(b + ": EINTR retried, Wakeup in a signal handler",
         [&] { TestSignals(b); });
-    Run(b + ": changes while Select blocks", [&] { TestChangeWhileBlocked(b); });
+    Run(b + ": changes while Select blocks",
+        [&] { TestChangeWhileBlocked(b); });
     Run(b + ": capacity respected", [&] { TestCapacity(b); });
     Run(b + ": fds are close-on-exec", [&] { TestCloexec(b); });
     Run(b + ": fd above FD_SETSIZE", [&] { TestHighFd(b); });
