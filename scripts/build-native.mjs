@@ -6,7 +6,7 @@
 //                                              or a matching prebuild exists
 //   node scripts/build-native.mjs --debug      node-gyp Debug build
 //   node scripts/build-native.mjs --asan       cmake-js ASan+UBSan addon and
-//                                              core test binary (build-asan/)
+//                                              core test binary (build-cmake/asan/)
 //   node scripts/build-native.mjs --core-test  cmake-js core test binary only
 //
 // Offline by design: node-gyp and cmake-js are pointed at the headers of the
@@ -82,23 +82,22 @@ function nodeGyp(debug) {
   ]);
 }
 
-export function cmakeJsArgs(buildDir, extra) {
-  const dir = nodeDir();
-  return [
-    require.resolve('cmake-js/bin/cmake-js'),
-    'build',
-    '--directory', path.join(root, 'native'),
-    '--out', path.join(root, buildDir),
-    '--config', 'RelWithDebInfo',
-    `--CDCMAKE_JS_INC=${path.join(dir, 'include', 'node')}`,
-    ...extra,
-  ];
+// cmake-js reads the Node prefix from npm_config_nodedir (it has no flag for
+// it) and then passes -DCMAKE_JS_INC=<prefix>/include/node: no download.
+function cmakeJs(outDir, extra) {
+  const env = { ...process.env, npm_config_nodedir: nodeDir() };
+  console.log(`$ npm_config_nodedir=${env.npm_config_nodedir} \\`);
+  run(process.execPath, [
+    require.resolve('cmake-js/bin/cmake-js'), 'build', '-d', 'native', '-O', outDir, ...extra,
+  ], { env });
 }
 
 if (args.has('--asan')) {
-  run(process.execPath, cmakeJsArgs('build-asan', ['--CDAIO_SANITIZE=ON']));
+  // Addon + core test binary with ASan/UBSan, in build-cmake/asan/. Run Node
+  // with LD_PRELOAD of libasan (see README "Sanitizers").
+  cmakeJs('build-cmake/asan', ['--CDAIO_SANITIZE=ON']);
 } else if (args.has('--core-test')) {
-  run(process.execPath, cmakeJsArgs('build-cmake', ['--target', 'aionode_core_test']));
+  cmakeJs('build-cmake', ['-T', 'aionode_core_test']);
 } else if (args.has('--if-needed') && upToDate()) {
   // nothing to do
 } else {
