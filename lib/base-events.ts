@@ -19,7 +19,9 @@ import {
   type ExceptionHandler,
 } from './events.js';
 import { describeArg, RuntimeError } from './exceptions.js';
-import { Future, isFuture } from './futures.js';
+import { Future } from './futures.js';
+import { Task, ensureFuture, type TaskFactory, type TaskOptions } from './tasks.js';
+import type { AwaitableLike, AwaitedOf } from './coroutines.js';
 import { logger } from './log.js';
 
 // Over this many scheduled timers with more than this fraction cancelled,
@@ -63,6 +65,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   #runDone: { resolve: () => void; reject: (e: unknown) => void } | null = null;
   #debug: boolean;
   #exceptionHandler: ExceptionHandler | null = null;
+  #taskFactory: TaskFactory | null = null;
   /** Callbacks running at least this many seconds are logged in debug mode. */
   slowCallbackDuration = 0.1;
 
@@ -218,14 +221,15 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
 
   /**
    * Runs until `future` is done and returns its result (or throws its
-   * exception). A PromiseLike is wrapped in a Future of this loop.
+   * exception). A coroutine, a promise or a function returning one is
+   * wrapped in a Task of this loop first.
    * @throws RuntimeError "Event loop stopped before Future completed." if
    * `stop()` came first.
    */
-  runUntilComplete<T>(future: Future<T> | PromiseLike<T>): Promise<T> {
+  runUntilComplete<A extends AwaitableLike<any>>(future: A): Promise<AwaitedOf<A>> {
     this.#checkClosed();
     this.#checkRunning();
-    const fut = this._toFuture(future);
+    const fut = ensureFuture(future, { loop: this });
     const onDone = (): void => this.stop();
     fut.addDoneCallback(onDone);
     return this.runForever().then(
@@ -241,27 +245,79 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     );
   }
 
-  /** @internal A Future of this loop for `future` (tasks.ts widens this to coroutines). */
-  _toFuture<T>(future: Future<T> | PromiseLike<T>): Future<T> {
-    if (isFuture(future)) {
-      if (future.getLoop() !== this) {
-        throw new Error('The future belongs to a different loop than the one specified as the loop argument');
-      }
-      return future as Future<T>;
+  /**
+   * Schedules a coroutine (generator object, promise, or a function
+   * returning one) and returns its Task; goes through the task factory if
+   * one is set.
+   */
+  createTask<A extends AwaitableLike<any>>(coro: A, options: TaskOptions = {}): Task<AwaitedOf<A>> {
+    this.#checkClosed();
+    if (this.#taskFactory !== null) {
+      const task = this.#taskFactory(this, coro, options) as Task<AwaitedOf<A>>;
+      if (options.name !== undefined && typeof task.setName === 'function') task.setName(options.name);
+      return task;
     }
-    if (future === null || typeof (future as PromiseLike<T>)?.then !== 'function') {
-      throw new TypeError(describeArg('future', 'a Future or a PromiseLike', future));
+    return new Task<AwaitedOf<A>>(coro as AwaitableLike<AwaitedOf<A>>, { ...options, loop: this });
+  }
+
+  /** @internal Async generators to close at shutdown (asyncio's _asyncgens). */
+  _asyncgens = new Set<AsyncGenerator<unknown, unknown, unknown>>();
+
+  /**
+   * Tracks an async generator so shutdownAsyncgens() closes it. JavaScript
+   * has no hook for an async generator's first iteration (Python's
+   * sys.set_asyncgen_hooks), so aionode's own async iterators register
+   * themselves and user code may do the same.
+   */
+  trackAsyncgen(agen: AsyncGenerator<unknown, unknown, unknown>): void {
+    if (typeof agen?.return !== 'function') throw new TypeError(describeArg('agen', 'an async generator', agen));
+    this._asyncgens.add(agen);
+  }
+
+  /** @internal Forgets a tracked async generator that finished by itself. */
+  _untrackAsyncgen(agen: AsyncGenerator<unknown, unknown, unknown>): void {
+    this._asyncgens.delete(agen);
+  }
+
+  /**
+   * Closes every tracked async generator (`return()`), reporting failures
+   * through the exception handler.
+   */
+  shutdownAsyncgens(): Promise<void> {
+    const agens = [...this._asyncgens];
+    this._asyncgens.clear();
+    return Promise.allSettled(agens.map((ag) => ag.return(undefined))).then((results) => {
+      results.forEach((r, i) => {
+        if (r.status === 'rejected') {
+          this.callExceptionHandler({
+            message: 'an error occurred during closing of asynchronous generator',
+            exception: r.reason,
+            asyncgen: agens[i],
+          });
+        }
+      });
+    });
+  }
+
+  /**
+   * Shuts down the default executor. aionode has no thread-pool executor
+   * yet (runInExecutor is a later feature), so there is nothing to wait for.
+   */
+  shutdownDefaultExecutor(_timeout?: number | null): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Sets the factory createTask uses; null restores the default. */
+  setTaskFactory(factory: TaskFactory | null): void {
+    if (factory !== null && typeof factory !== 'function') {
+      throw new TypeError(describeArg('factory', 'a function or null', factory));
     }
-    const fut = this.createFuture<T>();
-    (future as PromiseLike<T>).then(
-      (v) => {
-        if (!fut.done()) fut.setResult(v);
-      },
-      (e) => {
-        if (!fut.done()) fut.setException(e);
-      },
-    );
-    return fut;
+    this.#taskFactory = factory;
+  }
+
+  /** The task factory, or null for the default. */
+  getTaskFactory(): TaskFactory | null {
+    return this.#taskFactory;
   }
 
   /**

@@ -154,7 +154,7 @@ export abstract class AbstractEventLoop {
   // Running and stopping the loop. The run methods return Promises: a loop
   // inside Node cannot block its thread (DESIGN.md §3).
   abstract runForever(): Promise<void>;
-  abstract runUntilComplete<T>(future: Future<T> | PromiseLike<T>): Promise<T>;
+  abstract runUntilComplete(future: any): Promise<any>;
   abstract stop(): void;
   abstract isRunning(): boolean;
   abstract isClosed(): boolean;
@@ -167,6 +167,8 @@ export abstract class AbstractEventLoop {
   abstract callAt(when: number, callback: (...args: any[]) => unknown, ...args: unknown[]): TimerHandle;
   abstract time(): number;
   abstract createFuture<T = unknown>(): Future<T>;
+  /** Schedules a coroutine and returns its Task. */
+  abstract createTask(coro: any, options?: any): Future<any>;
 
   /** @internal Notification that a TimerHandle was cancelled. */
   abstract _timerHandleCancelled(handle: TimerHandle): void;

@@ -65,6 +65,19 @@ function formatCallbacks(callbacks: DoneCallback[]): string {
   return n === 2 ? `cb=[${first}, ${last}]` : `cb=[${first}, <${n - 2} more>, ${last}]`;
 }
 
+// Set by tasks.ts once an async-function Task exists: told of every then(),
+// it records which Future the current Task awaits (DESIGN.md §4).
+let thenHook: ((fut: Future<unknown>) => void) | null = null;
+
+/**
+ * @internal Installs the function `Future.then` calls with its Future
+ * before waiting (null removes it); tasks.ts uses it to cancel
+ * async-function Tasks at their `await`.
+ */
+export function _setThenHook(hook: ((fut: Future<unknown>) => void) | null): void {
+  thenHook = hook;
+}
+
 /** A done callback as stored: the function and its optional context. */
 type DoneCallback = [fn: (fut: any) => unknown, context: CallbackContext | undefined];
 
@@ -295,11 +308,20 @@ export class Future<T = unknown> implements PromiseLike<T> {
     if (typeof exception === 'function' && (exception === Error || exception.prototype instanceof Error)) {
       exception = new (exception as new () => Error)();
     }
-    if (exception === undefined) {
-      throw new TypeError(describeArg('exception', 'an exception (not undefined)', exception));
-    }
     if (exception instanceof CancelledError) {
       throw new TypeError('CancelledError cannot be set on a Future; call cancel() instead');
+    }
+    this._setExceptionUnchecked(exception);
+  }
+
+  /**
+   * @internal setException() that accepts a CancelledError, as asyncio's
+   * does: gather() ends its outer Future with one when a child is cancelled.
+   */
+  _setExceptionUnchecked(exception: unknown): void {
+    if (this._state !== PENDING) throw new InvalidStateError(`${this._state}: ${this.toString()}`);
+    if (exception === undefined) {
+      throw new TypeError(describeArg('exception', 'an exception (not undefined)', exception));
     }
     this._exception = exception;
     this._state = FINISHED;
@@ -328,6 +350,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
     onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: any) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
+    if (thenHook !== null) thenHook(this);
     const p = new Promise<T>((resolve, reject) => {
       if (this._state === PENDING) {
         (this._thens ??= []).push(resolve, reject);

@@ -23,6 +23,45 @@ export { BaseEventLoop } from './base-events.js';
 export { BaseSelectorEventLoop, SelectorEventLoop, EventLoop } from './selector-events.js';
 export { Future, isFuture, type FutureOptions } from './futures.js';
 export {
+  isCoroutine,
+  type Coroutine,
+  type Awaitable,
+  type AwaitableLike,
+  type AwaitedOf,
+} from './coroutines.js';
+export {
+  Task,
+  createTask,
+  ensureFuture,
+  currentTask,
+  allTasks,
+  eagerTaskFactory,
+  createEagerTaskFactory,
+  sleep,
+  gather,
+  shield,
+  wait,
+  waitFor,
+  asCompleted,
+  AsCompleted,
+  asyncWith,
+  FIRST_COMPLETED,
+  FIRST_EXCEPTION,
+  ALL_COMPLETED,
+  _enterTask,
+  _leaveTask,
+  _registerTask,
+  type TaskOptions,
+  type TaskFactory,
+  type ReturnWhen,
+  type Sleep,
+  type SignalOptions,
+  type AsyncContextManager,
+} from './tasks.js';
+export { Timeout, timeout, timeoutAt } from './timeouts.js';
+export { TaskGroup, KeyboardInterrupt } from './taskgroups.js';
+export { run, Runner, type RunnerOptions } from './runners.js';
+export {
   BaseSelector,
   DefaultSelector,
   EpollSelector,
