@@ -260,6 +260,29 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     return new Task<AwaitedOf<A>>(coro as AwaitableLike<AwaitedOf<A>>, { ...options, loop: this });
   }
 
+  /**
+   * A Future of this loop that follows a foreign promise: awaiting it from
+   * an async-function task makes the wait cancellable (the promise itself
+   * keeps running; its outcome is then dropped).
+   * @example
+   * const body = await loop.wrap(fetch(url).then((r) => r.text()));
+   */
+  wrap<T>(promise: PromiseLike<T>): Future<T> {
+    if (promise === null || typeof (promise as PromiseLike<T>)?.then !== 'function') {
+      throw new TypeError(describeArg('promise', 'a promise or thenable', promise));
+    }
+    const fut = this.createFuture<T>();
+    promise.then(
+      (v) => {
+        if (!fut.done()) fut.setResult(v);
+      },
+      (e) => {
+        if (!fut.done()) fut.setException(e);
+      },
+    );
+    return fut;
+  }
+
   /** @internal Async generators to close at shutdown (asyncio's _asyncgens). */
   _asyncgens = new Set<AsyncGenerator<unknown, unknown, unknown>>();
 
