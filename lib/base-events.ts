@@ -35,7 +35,10 @@ function checkCallback(callback: unknown, method: string): asserts callback is C
   if (typeof callback !== 'function') {
     throw new TypeError(`a callable object was expected by ${method}(), got ${describeArg('callback', 'a function', callback).split(', got ')[1]}`);
   }
-  if (callback.constructor?.name === 'AsyncFunction' || callback.constructor?.name === 'AsyncGeneratorFunction') {
+  // Plain and arrow functions have Function as constructor: one identity
+  // check on the hot path, the name only for the rest.
+  const ctor = callback.constructor;
+  if (ctor !== Function && (ctor?.name === 'AsyncFunction' || ctor?.name === 'AsyncGeneratorFunction')) {
     throw new TypeError(`coroutines cannot be used with ${method}()`);
   }
 }

@@ -151,6 +151,9 @@ export class TimerHandle extends Handle {
 
 /** Abstract event loop: the interface every loop implements. */
 export abstract class AbstractEventLoop {
+  /** @internal The task whose step runs now (asyncio's _current_tasks[loop]). */
+  _currentTask: Future<unknown> | null = null;
+
   // Running and stopping the loop. The run methods return Promises: a loop
   // inside Node cannot block its thread (DESIGN.md §3).
   abstract runForever(): Promise<void>;

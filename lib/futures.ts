@@ -28,8 +28,8 @@ interface Unretrieved {
 
 // A Future whose exception nobody looked at is reported once, when it is
 // garbage collected, through its loop's exception handler (asyncio's
-// __del__), never as a Node unhandledRejection.
-// Unlike asyncio, the context cannot carry the Future itself: it is gone.
+// __del__), never as a Node unhandledRejection. Unlike asyncio's, the
+// context cannot carry the Future itself: it is gone by then.
 const neverRetrieved = new FinalizationRegistry<Unretrieved>((held) => {
   const context: ExceptionContext = {
     message: `${held.className} exception was never retrieved`,

@@ -72,10 +72,24 @@ function onFutureThen(fut: Future<unknown>): void {
   if (task !== undefined && task !== fut && !task.done()) task._setWaiter(fut);
 }
 
-// The task whose step runs right now, per loop (asyncio's _current_tasks).
-const currentTasks = new Map<AbstractEventLoop, Task<unknown>>();
-// Every task, weakly, for allTasks(); a task removes itself when done.
+// The task registry behind allTasks(). The loop holds tasks only weakly, as
+// asyncio does; but a WeakRef costs about 1 µs in V8, more than the rest of
+// a short task. So a new task first sits in a strong nursery, and only the
+// ones still pending when the nursery fills (or when allTasks() looks) move
+// to WeakRefs. The strong window is bounded: at most NURSERY tasks, the
+// most recently created ones.
+const NURSERY = 65536;
+const nursery: Task<unknown>[] = [];
 const allTaskRefs = new Set<WeakRef<Task<unknown>>>();
+
+function registerTask(task: Task<unknown>): void {
+  if (nursery.push(task) >= NURSERY) promoteNursery();
+}
+
+function promoteNursery(): void {
+  for (const t of nursery) if (!t.done()) allTaskRefs.add(t._weakRef());
+  nursery.length = 0;
+}
 
 /**
  * A coroutine wrapped in a Future.
@@ -93,6 +107,9 @@ export class Task<T = unknown> extends Future<T> {
   /** @internal */ _context: CallbackContext | undefined;
   #name: string | number;
   #ref: WeakRef<Task<unknown>> | null = null;
+  /** @internal */ _weakRef(): WeakRef<Task<unknown>> {
+    return (this.#ref ??= new WeakRef(this));
+  }
   #step: ((exc: unknown) => void) | null = null;
   #wakeup: ((fut: Future<unknown>) => void) | null = null;
   #abort: AbortController | null = null;
@@ -114,8 +131,7 @@ export class Task<T = unknown> extends Future<T> {
   }
 
   #register(): void {
-    this.#ref = new WeakRef(this);
-    allTaskRefs.add(this.#ref);
+    registerTask(this);
   }
 
   #listen(signal: AbortSignal): void {
@@ -142,25 +158,21 @@ export class Task<T = unknown> extends Future<T> {
 
   #eagerStart(): void {
     const loop = this._loop;
-    const prev = currentTasks.get(loop);
-    currentTasks.set(loop, this);
+    const prev = loop._currentTask;
+    loop._currentTask = this;
     try {
       // An eager step runs inside the creator's call; keep the creator's
       // AsyncLocalStorage task out of it.
       if (als !== null) als.exit(() => this.#stepRunAndHandleResult(NO_EXC));
       else this.#stepRunAndHandleResult(NO_EXC);
     } finally {
-      if (prev === undefined) currentTasks.delete(loop);
-      else currentTasks.set(loop, prev);
+      loop._currentTask = prev;
     }
   }
 
   /** @internal Called when the task is done, however it ended. */
   override _scheduleCallbacks(): void {
-    if (this.#ref !== null) {
-      allTaskRefs.delete(this.#ref);
-      this.#ref = null;
-    }
+    if (this.#ref !== null) allTaskRefs.delete(this.#ref);
     this.#unlisten?.();
     this.#unlisten = null;
     this._futWaiter = null;
@@ -452,25 +464,25 @@ export class Task<T = unknown> extends Future<T> {
 
 /** @internal asyncio's _enter_task. */
 export function _enterTask(loop: AbstractEventLoop, task: Task<unknown>): void {
-  const current = currentTasks.get(loop);
-  if (current !== undefined) {
+  const current = loop._currentTask;
+  if (current !== null) {
     throw new RuntimeError(`Cannot enter into task ${task.toString()} while another task ${current.toString()} is being executed.`);
   }
-  currentTasks.set(loop, task);
+  loop._currentTask = task;
 }
 
 /** @internal asyncio's _leave_task. */
 export function _leaveTask(loop: AbstractEventLoop, task: Task<unknown>): void {
-  const current = currentTasks.get(loop);
+  const current = loop._currentTask;
   if (current !== task) {
     throw new RuntimeError(`Leaving task ${task.toString()} does not match the current task ${String(current)}.`);
   }
-  currentTasks.delete(loop);
+  loop._currentTask = null;
 }
 
 /** @internal asyncio's _register_task, for custom Task classes. */
 export function _registerTask(task: Task<unknown>): void {
-  allTaskRefs.add(new WeakRef(task));
+  registerTask(task);
 }
 
 /**
@@ -479,8 +491,8 @@ export function _registerTask(task: Task<unknown>): void {
  */
 export function currentTask(loop?: AbstractEventLoop): Task<unknown> | null {
   loop ??= getRunningLoop();
-  const stepping = currentTasks.get(loop);
-  if (stepping !== undefined) return stepping;
+  const stepping = loop._currentTask;
+  if (stepping !== null) return stepping as Task<unknown>;
   const t = als?.getStore();
   return t !== undefined && t._loop === loop && !t.done() ? t : null;
 }
@@ -488,6 +500,7 @@ export function currentTask(loop?: AbstractEventLoop): Task<unknown> | null {
 /** The set of not-yet-done tasks of `loop` (the running loop by default). */
 export function allTasks(loop?: AbstractEventLoop): Set<Task<unknown>> {
   loop ??= getRunningLoop();
+  promoteNursery();
   const out = new Set<Task<unknown>>();
   for (const ref of allTaskRefs) {
     const t = ref.deref();
