@@ -20,7 +20,7 @@ import {
 } from './events.js';
 import { describeArg, RuntimeError } from './exceptions.js';
 import { Future } from './futures.js';
-import { Task, ensureFuture, type TaskFactory, type TaskOptions } from './tasks.js';
+import { Task, ensureFuture, _promoteTasks, type TaskFactory, type TaskOptions } from './tasks.js';
 import type { AwaitableLike, AwaitedOf } from './coroutines.js';
 import { logger } from './log.js';
 
@@ -30,6 +30,16 @@ export const _MIN_SCHEDULED_TIMER_HANDLES = 100;
 export const _MIN_CANCELLED_TIMER_HANDLES_FRACTION = 0.5;
 
 type Callback = (...args: any[]) => unknown;
+
+/**
+ * What the ready queue holds: a Handle, or a Task whose next step is due
+ * (a task is its own ready item: one allocation less per step).
+ */
+export interface ReadyItem {
+  readonly _cancelled?: boolean;
+  _run(): void;
+  toString(): string;
+}
 
 function checkCallback(callback: unknown, method: string): asserts callback is Callback {
   if (typeof callback !== 'function') {
@@ -55,13 +65,14 @@ function checkTime(value: unknown, name: string, method: string): number {
  * subclass supplies the native half (selector, timer heap, waking).
  */
 export abstract class BaseEventLoop extends AbstractEventLoop {
-  /** @internal Callbacks to run in the next pass, FIFO. */ _ready: Handle[] = [];
+  /** @internal Callbacks to run in the next pass, FIFO. */ _ready: ReadyItem[] = [];
   /** @internal Timer table: id -> handle, ids reused through a free list. */ _timers: (TimerHandle | undefined)[] = [];
   #freeIds: number[] = [];
   /** @internal Live timers in the heap, cancelled ones included. */ _timerCount = 0;
   /** @internal */ _timerCancelledCount = 0;
   /** @internal (token, events) / (-1, timerId) pairs, filled natively. */ _events: Int32Array;
   #inPass = false;
+  #passes = 0;
   #stopping = false;
   #closed = false;
   #running = false;
@@ -116,13 +127,14 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     try {
       for (let i = 0; i < batch.length; i++) {
         const handle = batch[i];
-        if (handle._cancelled) continue;
+        if (handle._cancelled === true) continue;
         if (this.#debug) this.#runTimed(handle);
         else handle._run();
       }
     } finally {
       this.#inPass = false;
     }
+    if ((++this.#passes & 1023) === 0) _promoteTasks();
     if (this.#stopping) {
       this.#finishRun();
       return 0;
@@ -130,7 +142,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     return this._ready.length > 0 ? 1 : 0;
   }
 
-  #runTimed(handle: Handle): void {
+  #runTimed(handle: ReadyItem): void {
     const t0 = this.time();
     handle._run();
     const dt = this.time() - t0;
@@ -402,10 +414,15 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     this.#checkClosed();
     checkCallback(callback, 'callSoon');
     const handle = new Handle(callback, rest, this, context);
-    this._ready.push(handle);
+    this._addReady(handle);
+    return handle;
+  }
+
+  /** @internal Queues a ready item for the next pass. */
+  _addReady(item: ReadyItem): void {
+    this._ready.push(item);
     // Inside a pass the native side learns from _runOnce's return value.
     if (this._ready.length === 1 && !this.#inPass && this.#running) this._nativeKick();
-    return handle;
   }
 
   /**

@@ -173,6 +173,9 @@ export abstract class AbstractEventLoop {
   /** Schedules a coroutine and returns its Task. */
   abstract createTask(coro: any, options?: any): Future<any>;
 
+  /** @internal Queues an object with `_run()` for the next pass (tasks use it for their steps). */
+  abstract _addReady(item: { _run(): void }): void;
+
   /** @internal Notification that a TimerHandle was cancelled. */
   abstract _timerHandleCancelled(handle: TimerHandle): void;
 

@@ -73,22 +73,22 @@ function onFutureThen(fut: Future<unknown>): void {
 }
 
 // The task registry behind allTasks(). The loop holds tasks only weakly, as
-// asyncio does; but a WeakRef costs about 1 µs in V8, more than the rest of
-// a short task. So a new task first sits in a strong nursery, and only the
-// ones still pending when the nursery fills (or when allTasks() looks) move
-// to WeakRefs. The strong window is bounded: at most NURSERY tasks, the
-// most recently created ones.
-const NURSERY = 65536;
-const nursery: Task<unknown>[] = [];
+// asyncio does; but a WeakRef costs about 1 µs in V8, more than the whole
+// life of a short task. So a new task sits in a strong set, which it leaves
+// when done; every 1,024 loop passes the ones still pending there move to
+// WeakRefs (_promoteTasks). A task is thus held strongly for at most its
+// first 1,024 passes, and only weakly after that.
+const youngTasks = new Set<Task<unknown>>();
 const allTaskRefs = new Set<WeakRef<Task<unknown>>>();
 
 function registerTask(task: Task<unknown>): void {
-  if (nursery.push(task) >= NURSERY) promoteNursery();
+  youngTasks.add(task);
 }
 
-function promoteNursery(): void {
-  for (const t of nursery) if (!t.done()) allTaskRefs.add(t._weakRef());
-  nursery.length = 0;
+/** @internal Moves the pending young tasks to weak references (the loop calls it). */
+export function _promoteTasks(): void {
+  for (const t of youngTasks) allTaskRefs.add(t._weakRef());
+  youngTasks.clear();
 }
 
 /**
@@ -111,6 +111,7 @@ export class Task<T = unknown> extends Future<T> {
     return (this.#ref ??= new WeakRef(this));
   }
   #step: ((exc: unknown) => void) | null = null;
+  /** @internal The exception for the step queued as a ready item. */ _stepExc: unknown = NO_EXC;
   #wakeup: ((fut: Future<unknown>) => void) | null = null;
   #abort: AbortController | null = null;
   #unlisten: (() => void) | null = null;
@@ -150,10 +151,28 @@ export class Task<T = unknown> extends Future<T> {
     this.#unlisten = () => signal.removeEventListener('abort', onAbort);
   }
 
+  // A step is a ready callback, as asyncio's call_soon(self.__step). Without
+  // a context the task queues itself (see _run): at most one step is ever
+  // pending, so one field holds its argument.
   #schedule(exc: unknown): void {
+    if (this._context === undefined) {
+      this._stepExc = exc;
+      this._loop._addReady(this);
+      return;
+    }
     this.#step ??= (e: unknown) => this.#runStep(e);
-    if (this._context === undefined) this._loop.callSoon(this.#step, exc);
-    else this._loop.callSoon({ context: this._context }, this.#step, exc);
+    this._loop.callSoon({ context: this._context }, this.#step, exc);
+  }
+
+  /** @internal Runs the queued step (the task as a ready item). */
+  _run(): void {
+    const exc = this._stepExc;
+    this._stepExc = NO_EXC;
+    try {
+      this.#runStep(exc);
+    } catch (err) {
+      this._loop.callExceptionHandler({ message: `Exception in callback ${this.toString()}.__step()`, exception: err, task: this });
+    }
   }
 
   #eagerStart(): void {
@@ -172,7 +191,7 @@ export class Task<T = unknown> extends Future<T> {
 
   /** @internal Called when the task is done, however it ended. */
   override _scheduleCallbacks(): void {
-    if (this.#ref !== null) allTaskRefs.delete(this.#ref);
+    if (!youngTasks.delete(this) && this.#ref !== null) allTaskRefs.delete(this.#ref);
     this.#unlisten?.();
     this.#unlisten = null;
     this._futWaiter = null;
@@ -500,8 +519,8 @@ export function currentTask(loop?: AbstractEventLoop): Task<unknown> | null {
 /** The set of not-yet-done tasks of `loop` (the running loop by default). */
 export function allTasks(loop?: AbstractEventLoop): Set<Task<unknown>> {
   loop ??= getRunningLoop();
-  promoteNursery();
   const out = new Set<Task<unknown>>();
+  for (const t of youngTasks) if (t._loop === loop && !t.done()) out.add(t);
   for (const ref of allTaskRefs) {
     const t = ref.deref();
     if (t === undefined) allTaskRefs.delete(ref);
