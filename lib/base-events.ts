@@ -19,7 +19,7 @@ import {
   type ExceptionHandler,
 } from './events.js';
 import { describeArg, RuntimeError } from './exceptions.js';
-import { Future } from './futures.js';
+import { Future, _setRejection } from './futures.js';
 import { Task, ensureFuture, _promoteTasks, type TaskFactory, type TaskOptions } from './tasks.js';
 import type { AwaitableLike, AwaitedOf } from './coroutines.js';
 import { logger } from './log.js';
@@ -291,9 +291,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
       (v) => {
         if (!fut.done()) fut.setResult(v);
       },
-      (e) => {
-        if (!fut.done()) fut.setException(e);
-      },
+      (e) => _setRejection(fut, e),
     );
     return fut;
   }

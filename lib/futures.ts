@@ -418,6 +418,18 @@ export class Future<T = unknown> implements PromiseLike<T> {
 }
 
 /**
+ * @internal Settles `fut` from a foreign promise's rejection reason: a
+ * CancelledError cancels it, and a rejection with `undefined` (legal in JS,
+ * impossible in Python) becomes an Error that says so, since a Future's
+ * exception cannot be undefined.
+ */
+export function _setRejection(fut: Future<unknown>, reason: unknown): void {
+  if (fut.done()) return;
+  if (reason instanceof CancelledError) fut.cancel(reason.message || undefined);
+  else fut.setException(reason === undefined ? new Error('promise rejected with undefined') : reason);
+}
+
+/**
  * Whether `obj` is a Future (any class following asyncio's Future
  * protocol: it has a boolean `_asyncioFutureBlocking`).
  */

@@ -171,7 +171,7 @@ export class Lock extends _LoopBoundMixin implements AsyncContextManager<void> {
     return _suspendable(() => releasing(this));
   }
 
-  toString(): string {
+  override toString(): string {
     let extra = this._locked ? 'locked' : 'unlocked';
     if (this._waiters !== null && this._waiters.length > 0) extra += `, waiters:${this._waiters.length}`;
     return `<${this.constructor.name} [${extra}]>`;
@@ -252,7 +252,7 @@ export class Event extends _LoopBoundMixin {
     }
   }
 
-  toString(): string {
+  override toString(): string {
     let extra = this._value ? 'set' : 'unset';
     if (this._waiters.length > 0) extra += `, waiters:${this._waiters.length}`;
     return `<${this.constructor.name} [${extra}]>`;
@@ -447,7 +447,7 @@ export class Condition extends _LoopBoundMixin implements AsyncContextManager<vo
     return this._lock.aexit(exc);
   }
 
-  toString(): string {
+  override toString(): string {
     let extra = this.locked() ? 'locked' : 'unlocked';
     if (this._waiters.length > 0) extra += `, waiters:${this._waiters.length}`;
     return `<${this.constructor.name} [${extra}]>`;
@@ -578,7 +578,7 @@ export class Semaphore extends _LoopBoundMixin implements AsyncContextManager<vo
     return _suspendable(() => releasing(this));
   }
 
-  toString(): string {
+  override toString(): string {
     let extra = this.locked() ? 'locked' : `unlocked, value:${this._value}`;
     if (this._waiters !== null && this._waiters.length > 0) extra += `, waiters:${this._waiters.length}`;
     return `<${this.constructor.name} [${extra}]>`;
@@ -804,7 +804,7 @@ export class Barrier extends _LoopBoundMixin implements AsyncContextManager<numb
     return this._state === BarrierState.BROKEN;
   }
 
-  toString(): string {
+  override toString(): string {
     let extra: string = this._state;
     if (!this.broken) extra += `, waiters:${this.nWaiting}/${this._parties}`;
     return `<${this.constructor.name} [${extra}]>`;

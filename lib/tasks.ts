@@ -19,7 +19,7 @@ import {
   type TimerHandle,
 } from './events.js';
 import { CancelledError, InvalidStateError, RuntimeError, TimeoutError, describeArg } from './exceptions.js';
-import { Future, isFuture, _setThenHook } from './futures.js';
+import { Future, isFuture, _setThenHook, _setRejection } from './futures.js';
 import { isGenerator, isThenable, type AwaitableLike, type AwaitedOf, type Coroutine } from './coroutines.js';
 import { logger } from './log.js';
 
@@ -125,10 +125,13 @@ export class Task<T = unknown> extends Future<T> {
     this._coro = coro as Task<T>['_coro'];
     this.#name = options.name === undefined ? ++taskCounter : String(options.name);
     this._context = options.context;
-    if (options.signal !== undefined) this.#listen(options.signal);
     this.#register();
-    if (options.eagerStart && this._loop.isRunning()) this.#eagerStart();
+    // A promise is followed at once: a late handler would let its rejection
+    // count as unhandled meanwhile.
+    if (this._kind === Kind.Foreign) this.#adopt(NO_EXC);
+    else if (options.eagerStart && this._loop.isRunning() && !options.signal?.aborted) this.#eagerStart();
     else this.#schedule(NO_EXC);
+    if (options.signal !== undefined && !this.done()) this.#listen(options.signal);
   }
 
   #register(): void {
@@ -142,9 +145,7 @@ export class Task<T = unknown> extends Future<T> {
     };
     if (signal.aborted) {
       // Cancelled before its first step: it never runs, as in asyncio.
-      this._mustCancel = true;
-      this._numCancelsRequested++;
-      this._cancelMessage = String(signal.reason);
+      this.cancel(String(signal.reason));
       return;
     }
     signal.addEventListener('abort', onAbort, { once: true });
@@ -388,6 +389,8 @@ export class Task<T = unknown> extends Future<T> {
   }
 
   #fail(exc: unknown): void {
+    // JS can throw or reject with undefined; a Future's exception cannot be.
+    if (exc === undefined) exc = new Error('coroutine threw undefined');
     if (exc instanceof CancelledError) {
       // Keep the original error so awaiting the task rethrows that one.
       this._cancelledExc = exc;
@@ -1183,9 +1186,7 @@ function toIterable<T>(aw: PromiseLike<T> | Sleep<T>): Generator<Future<unknown>
     (v) => {
       if (!fut.done()) fut.setResult(v);
     },
-    (e) => {
-      if (!fut.done()) fut.setException(e);
-    },
+    (e) => _setRejection(fut, e),
   );
   return fut[Symbol.iterator]();
 }
