@@ -118,6 +118,9 @@ export class Task<T = unknown> extends Future<T> {
 
   constructor(coro: AwaitableLike<T>, options: TaskOptions & { loop?: AbstractEventLoop } = {}) {
     super({ loop: options.loop });
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+      throw new TypeError(describeArg('signal', 'an AbortSignal', options.signal));
+    }
     if (isGenerator(coro)) this._kind = Kind.Generator;
     else if (typeof coro === 'function') this._kind = Kind.AsyncFunction;
     else if (isThenable(coro)) this._kind = Kind.Foreign;
