@@ -23,6 +23,15 @@ import { Future, _setRejection } from './futures.js';
 import { Task, ensureFuture, _promoteTasks, type TaskFactory, type TaskOptions } from './tasks.js';
 import type { AwaitableLike, AwaitedOf } from './coroutines.js';
 import { logger } from './log.js';
+import * as dns from 'node:dns/promises';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { CancelledError, ExceptionGroup, OSError, makeOSError } from './exceptions.js';
+import type { BaseProtocol, DatagramProtocol } from './protocols.js';
+import type { DatagramTransport, Transport } from './transports.js';
+import { Socket, constants as socketConstants, formatAddress, type SockAddr } from './socket.js';
+import { sleep, wait, FIRST_COMPLETED } from './tasks.js';
+import type { Coroutine } from './coroutines.js';
 
 // Over this many scheduled timers with more than this fraction cancelled,
 // the timer heap is rebuilt without the cancelled ones (asyncio's values).
@@ -513,7 +522,762 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     this.#debug = Boolean(enabled);
   }
 
+  // ------------------------------------------------------------ networking
+  //
+  // Ports of base_events.py's create_connection, create_server and friends.
+  // Each is a generator coroutine run as a Task of this loop, so callers of
+  // either coroutine kind can await or yield* it, and cancelling the caller
+  // cancels the operation at its current wait (sockets made so far closed).
+
+  // The selector half (selector-events.ts) supplies these.
+  /** @internal */ abstract _makeSocketTransport(sock: Socket, protocol: BaseProtocol, waiter?: Future<void> | null, extra?: Record<string, unknown>, server?: Server | null): Transport;
+  /** @internal */ abstract _makeDatagramTransport(sock: Socket, protocol: DatagramProtocol, address?: SockAddr, waiter?: Future<void> | null, extra?: Record<string, unknown>): DatagramTransport;
+  /** @internal */ abstract _startServing(protocolFactory: () => BaseProtocol, sock: Socket, server: Server, backlog: number, sslWrap?: (sock: Socket, protocol: BaseProtocol, extra: Record<string, unknown>, server: Server | null) => void): void;
+  /** @internal */ abstract _stopServing(sock: Socket): void;
+  abstract sockConnect(sock: Socket, address: SockAddr): Future<void>;
+
+  /**
+   * Resolves `host`/`port` off the loop thread (node:dns, on libuv's thread
+   * pool); numeric hosts skip DNS. Entries: `[family, type, proto,
+   * canonname, sockaddr]`, as Python's socket.getaddrinfo.
+   */
+  getaddrinfo(
+    host: string | null | undefined,
+    port: number | string | null | undefined,
+    options: { family?: number; type?: number; proto?: number; flags?: number } = {},
+  ): Future<AddrInfo[]> {
+    return this.createTask(getaddrinfoGen(this, host, port, options));
+  }
+
+  /** Reverse lookup: `[host, service]` for a `[host, port]` address (node:dns.lookupService). */
+  getnameinfo(sockaddr: [string, number], _flags = 0): Future<[string, string]> {
+    if (!Array.isArray(sockaddr) || typeof sockaddr[0] !== 'string' || !Number.isInteger(sockaddr[1])) {
+      throw new TypeError(describeArg('sockaddr', 'a [host, port] pair', sockaddr));
+    }
+    return this.wrap(dns.lookupService(sockaddr[0], sockaddr[1]).then((r) => [r.hostname, r.service] as [string, string]));
+  }
+
+  /**
+   * Opens a stream connection to `host`:`port` and wraps it in a transport
+   * and a protocol made by `protocolFactory`: resolves with `[transport,
+   * protocol]` once `connectionMade` has run.
+   * @example
+   * const [transport, protocol] = await loop.createConnection(() => new MyProtocol(), '127.0.0.1', 8080);
+   */
+  createConnection<P extends BaseProtocol>(
+    protocolFactory: () => P,
+    host?: string | null,
+    port?: number | string | null,
+    options: CreateConnectionOptions = {},
+  ): Task<[Transport, P]> {
+    checkFactory(protocolFactory);
+    return this.createTask(createConnectionGen(this, protocolFactory, host, port, options)) as Task<[Transport, P]>;
+  }
+
+  /** createConnection over a Unix stream socket at `path` (or `options.sock`). */
+  createUnixConnection<P extends BaseProtocol>(protocolFactory: () => P, path?: string | null, options: CreateConnectionOptions = {}): Task<[Transport, P]> {
+    checkFactory(protocolFactory);
+    return this.createTask(createUnixConnectionGen(this, protocolFactory, path, options)) as Task<[Transport, P]>;
+  }
+
+  /**
+   * Listens on `host` (a name, a list of names, or all interfaces when
+   * null/''/undefined) and `port` (0: pick one); each accepted connection
+   * gets a protocol from `protocolFactory`. Resolves with the Server, already
+   * accepting unless `startServing: false`.
+   * @example
+   * const server = await loop.createServer(() => new Echo(), '127.0.0.1', 0);
+   * console.log(server.sockets[0].getsockname());
+   */
+  createServer(
+    protocolFactory: () => BaseProtocol,
+    host?: string | string[] | null,
+    port?: number | string | null,
+    options: CreateServerOptions = {},
+  ): Task<Server> {
+    checkFactory(protocolFactory);
+    return this.createTask(createServerGen(this, protocolFactory, host, port, options));
+  }
+
+  /** createServer on a Unix socket path (a stale socket file there is removed first). */
+  createUnixServer(protocolFactory: () => BaseProtocol, path?: string | null, options: CreateServerOptions & { cleanupSocket?: boolean } = {}): Task<Server> {
+    checkFactory(protocolFactory);
+    return this.createTask(createUnixServerGen(this, protocolFactory, path, options));
+  }
+
+  /** Wraps an already connected stream socket (e.g. from sockAccept) in a transport. */
+  connectAcceptedSocket<P extends BaseProtocol>(protocolFactory: () => P, sock: Socket, options: { ssl?: unknown; sslHandshakeTimeout?: number; sslShutdownTimeout?: number } = {}): Task<[Transport, P]> {
+    checkFactory(protocolFactory);
+    checkStreamSocket(sock);
+    return this.createTask(createConnectionTransport(this, sock, protocolFactory, options.ssl, undefined, true, options)) as Task<[Transport, P]>;
+  }
+
+  /**
+   * Makes a datagram endpoint: bound to `localAddr`, connected to
+   * `remoteAddr`, or on a given `sock`. Resolves with `[transport, protocol]`.
+   */
+  createDatagramEndpoint<P extends DatagramProtocol>(protocolFactory: () => P, options: CreateDatagramOptions = {}): Task<[DatagramTransport, P]> {
+    checkFactory(protocolFactory);
+    return this.createTask(createDatagramEndpointGen(this, protocolFactory, options)) as Task<[DatagramTransport, P]>;
+  }
+
   override toString(): string {
     return `<${this.constructor.name} running=${this.#running} closed=${this.#closed} debug=${this.#debug}>`;
+  }
+}
+
+// ---------------------------------------------------------------- networking helpers
+
+/** One getaddrinfo result: `[family, type, proto, canonname, sockaddr]`. */
+export type AddrInfo = [family: number, type: number, proto: number, canonname: string, sockaddr: SockAddr];
+
+/** Options of createConnection / createUnixConnection. */
+export interface CreateConnectionOptions {
+  /** TLS: `true` or a `tls.SecureContext`/tls options object (see README "TLS"). */
+  ssl?: unknown;
+  family?: number;
+  proto?: number;
+  flags?: number;
+  /** An already made socket to connect over (then no host/port). */
+  sock?: Socket;
+  /** `[host, port]` to bind the local end to. */
+  localAddr?: [string, number];
+  serverHostname?: string;
+  sslHandshakeTimeout?: number;
+  sslShutdownTimeout?: number;
+  /** Happy Eyeballs (RFC 8305): seconds to wait before racing the next address. */
+  happyEyeballsDelay?: number;
+  /** Interleave address families (1 by default with happyEyeballsDelay). */
+  interleave?: number;
+  /** Throw an ExceptionGroup of every attempt's error instead of one error. */
+  allErrors?: boolean;
+}
+
+/** Options of createServer / createUnixServer. */
+export interface CreateServerOptions {
+  family?: number;
+  flags?: number;
+  sock?: Socket;
+  backlog?: number;
+  ssl?: unknown;
+  /** SO_REUSEADDR; true by default on POSIX, as asyncio. */
+  reuseAddress?: boolean;
+  reusePort?: boolean;
+  keepAlive?: boolean;
+  sslHandshakeTimeout?: number;
+  sslShutdownTimeout?: number;
+  startServing?: boolean;
+}
+
+/** Options of createDatagramEndpoint. */
+export interface CreateDatagramOptions {
+  localAddr?: SockAddr;
+  remoteAddr?: SockAddr;
+  family?: number;
+  proto?: number;
+  flags?: number;
+  reusePort?: boolean;
+  allowBroadcast?: boolean;
+  sock?: Socket;
+}
+
+function checkFactory(f: unknown): void {
+  if (typeof f !== 'function') throw new TypeError(describeArg('protocolFactory', 'a function returning a protocol', f));
+}
+
+function checkStreamSocket(sock: unknown): asserts sock is Socket {
+  if (!(sock instanceof Socket)) throw new TypeError(describeArg('sock', 'an aionode Socket', sock));
+  if (sock.type !== sockConsts().SOCK_STREAM) throw new RangeError(`A Stream Socket was expected, got ${sock.toString()}`);
+}
+
+function sockConsts(): Readonly<Record<string, number>> {
+  return socketConstants();
+}
+
+function checkPort(port: unknown): number | undefined {
+  if (port === undefined || port === null) return undefined;
+  const n = typeof port === 'string' && /^\d+$/.test(port) ? Number(port) : port;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new RangeError(describeArg('port', 'an integer from 0 to 65535', port));
+  }
+  return n;
+}
+
+function* getaddrinfoGen(
+  loop: BaseEventLoop,
+  host: string | null | undefined,
+  port: number | string | null | undefined,
+  options: { family?: number; type?: number; proto?: number; flags?: number },
+): Coroutine<AddrInfo[]> {
+  const c = sockConsts();
+  const p = checkPort(port) ?? 0;
+  const type = options.type ?? c.SOCK_STREAM;
+  const proto = options.proto ?? 0;
+  const wantFamily = options.family ?? 0;
+  if (host !== null && host !== undefined && typeof host !== 'string') {
+    throw new TypeError(describeArg('host', 'a host name or address string', host));
+  }
+  const toInfo = (address: string, fam: number): AddrInfo => {
+    const af = fam === 6 ? c.AF_INET6 : c.AF_INET;
+    return [af, type, proto, '', af === c.AF_INET6 ? [address, p, 0, 0] : [address, p]];
+  };
+  const famNum = wantFamily === c.AF_INET ? 4 : wantFamily === c.AF_INET6 ? 6 : 0;
+  if (host === null || host === undefined || host === '') {
+    // Passive (server) use: all interfaces, as getaddrinfo(None, port, AI_PASSIVE).
+    const infos: AddrInfo[] = [];
+    if (famNum !== 6) infos.push(toInfo('0.0.0.0', 4));
+    if (famNum !== 4) infos.push(toInfo('::', 6));
+    return infos;
+  }
+  const ipv = net.isIP(host);
+  if (ipv !== 0) {
+    if (famNum !== 0 && famNum !== ipv) {
+      throw makeOSError(`getaddrinfo EAI_ADDRFAMILY ${host}`, { code: 'EAI_ADDRFAMILY', syscall: 'getaddrinfo' });
+    }
+    return [toInfo(host, ipv)];
+  }
+  // Node resolves on libuv's thread pool: never on the loop thread.
+  const found = yield* loop.wrap(dns.lookup(host, { all: true, family: famNum, verbatim: true }).catch((e: NodeJS.ErrnoException) => {
+    throw makeOSError(`getaddrinfo ${e.code ?? 'EAI_FAIL'} ${host}`, { code: e.code, syscall: 'getaddrinfo' });
+  }));
+  return found.map((a) => toInfo(a.address, a.family));
+}
+
+function interleaveAddrinfos(infos: AddrInfo[], firstAddressFamilyCount = 1): AddrInfo[] {
+  // RFC 8305: alternate families, starting with `count` of the first one.
+  const byFamily = new Map<number, AddrInfo[]>();
+  for (const info of infos) {
+    const list = byFamily.get(info[0]) ?? [];
+    list.push(info);
+    byFamily.set(info[0], list);
+  }
+  const lists = [...byFamily.values()];
+  const out: AddrInfo[] = [];
+  if (lists.length > 0 && firstAddressFamilyCount > 1) {
+    out.push(...lists[0].splice(0, firstAddressFamilyCount - 1));
+  }
+  for (let i = 0; lists.some((l) => i < l.length); i++) {
+    for (const l of lists) if (i < l.length) out.push(l[i]);
+  }
+  return out;
+}
+
+function* connectSock(loop: BaseEventLoop, exceptions: unknown[], info: AddrInfo, localInfos: AddrInfo[] | null): Coroutine<Socket> {
+  const [family, type, , , address] = info;
+  let sock: Socket | null = null;
+  try {
+    sock = new Socket(family, type);
+    if (localInfos !== null) {
+      let bound = false;
+      for (const [lfam, , , , laddr] of localInfos) {
+        if (lfam !== family) continue;
+        try {
+          sock.bind(laddr);
+          bound = true;
+          break;
+        } catch (exc) {
+          const e = exc as OSError;
+          exceptions.push(makeOSError(`error while attempting to bind on address ${formatAddress(laddr)}: ${e.strerror ?? e.message}`, { errno: e.errno, code: e.code, syscall: 'bind' }));
+        }
+      }
+      if (!bound) throw exceptions.pop() ?? new OSError(`no matching local address with family=${family} found`);
+    }
+    yield* loop.sockConnect(sock, address);
+    return sock;
+  } catch (exc) {
+    if (!(exc instanceof CancelledError)) exceptions.push(exc);
+    sock?.close();
+    throw exc;
+  }
+}
+
+function* staggeredConnect(loop: BaseEventLoop, infos: AddrInfo[], localInfos: AddrInfo[] | null, delay: number, exceptions: unknown[][]): Coroutine<Socket | null> {
+  // Happy Eyeballs: start the next attempt after `delay` seconds, or at once
+  // when the previous one fails; the first connected socket wins.
+  const running = new Set<Future<Socket>>();
+  let next = 0;
+  let winner: Socket | null = null;
+  try {
+    for (;;) {
+      if (next < infos.length) {
+        const excs: unknown[] = [];
+        exceptions.push(excs);
+        running.add(loop.createTask(connectSock(loop, excs, infos[next++], localInfos)));
+      }
+      if (running.size === 0) return null;
+      const [done] = yield* wait(running, { timeout: next < infos.length ? delay : null, returnWhen: FIRST_COMPLETED });
+      for (const t of done) {
+        running.delete(t);
+        if (winner === null && !t.cancelled() && t.exception() === undefined) winner = t.result();
+      }
+      if (winner !== null) return winner;
+    }
+  } finally {
+    // Losers (or everything, if the caller was cancelled) are cancelled; a
+    // socket that connected anyway is closed.
+    for (const t of running) {
+      t.cancel();
+      t.addDoneCallback((f) => {
+        if (!f.cancelled() && f.exception() === undefined) f.result().close();
+      });
+    }
+  }
+}
+
+function* createConnectionGen<P extends BaseProtocol>(
+  loop: BaseEventLoop,
+  protocolFactory: () => P,
+  host: string | null | undefined,
+  port: number | string | null | undefined,
+  o: CreateConnectionOptions,
+): Coroutine<[Transport, P]> {
+  const c = sockConsts();
+  if (o.serverHostname !== undefined && !o.ssl) throw new RangeError('server_hostname is only meaningful with ssl');
+  if (o.sslHandshakeTimeout !== undefined && !o.ssl) throw new RangeError('ssl_handshake_timeout is only meaningful with ssl');
+  if (o.sslShutdownTimeout !== undefined && !o.ssl) throw new RangeError('ssl_shutdown_timeout is only meaningful with ssl');
+  let serverHostname = o.serverHostname;
+  if (o.ssl && serverHostname === undefined) {
+    if (!host) throw new RangeError('You must set server_hostname when using ssl without a host');
+    serverHostname = host;
+  }
+  let sock: Socket | null = null;
+  if (o.sock === undefined) {
+    if ((host === null || host === undefined) && (port === null || port === undefined)) {
+      throw new RangeError('host and port was not specified and no sock specified');
+    }
+    const infos = yield* getaddrinfoGen(loop, host, port, { family: o.family, type: c.SOCK_STREAM, proto: o.proto, flags: o.flags });
+    if (infos.length === 0) throw new OSError('getaddrinfo() returned empty list');
+    let localInfos: AddrInfo[] | null = null;
+    if (o.localAddr !== undefined) {
+      localInfos = yield* getaddrinfoGen(loop, o.localAddr[0], o.localAddr[1], { family: o.family, type: c.SOCK_STREAM });
+      if (localInfos.length === 0) throw new OSError('getaddrinfo() returned empty list');
+    }
+    let interleave = o.interleave;
+    if (o.happyEyeballsDelay !== undefined && interleave === undefined) interleave = 1;
+    const ordered = interleave ? interleaveAddrinfos(infos, interleave) : infos;
+    const exceptions: unknown[][] = [];
+    if (o.happyEyeballsDelay === undefined) {
+      for (const info of ordered) {
+        const excs: unknown[] = [];
+        exceptions.push(excs);
+        try {
+          sock = yield* connectSock(loop, excs, info, localInfos);
+          break;
+        } catch (exc) {
+          if (exc instanceof CancelledError) throw exc;
+        }
+      }
+    } else {
+      sock = yield* staggeredConnect(loop, ordered, localInfos, o.happyEyeballsDelay, exceptions);
+    }
+    if (sock === null) {
+      const flat = exceptions.flat();
+      if (o.allErrors) throw new ExceptionGroup('create_connection failed', flat);
+      if (flat.length === 1) throw flat[0];
+      const first = String((flat[0] as Error)?.message);
+      if (flat.every((e) => String((e as Error)?.message) === first)) throw flat[0];
+      throw new OSError(`Multiple exceptions: ${flat.map((e) => String((e as Error)?.message)).join(', ')}`);
+    }
+  } else {
+    if ((host !== null && host !== undefined) || (port !== null && port !== undefined)) {
+      throw new RangeError('host/port and sock can not be specified at the same time');
+    }
+    checkStreamSocket(o.sock);
+    sock = o.sock;
+  }
+  return yield* createConnectionTransport(loop, sock, protocolFactory, o.ssl, serverHostname, false, o);
+}
+
+function* createUnixConnectionGen<P extends BaseProtocol>(loop: BaseEventLoop, protocolFactory: () => P, path: string | null | undefined, o: CreateConnectionOptions): Coroutine<[Transport, P]> {
+  const c = sockConsts();
+  let sock: Socket;
+  if (path !== null && path !== undefined) {
+    if (o.sock !== undefined) throw new RangeError('path and sock can not be specified at the same time');
+    if (typeof path !== 'string') throw new TypeError(describeArg('path', 'a socket path string', path));
+    sock = new Socket(c.AF_UNIX, c.SOCK_STREAM);
+    try {
+      yield* loop.sockConnect(sock, path);
+    } catch (exc) {
+      sock.close();
+      throw exc;
+    }
+  } else {
+    if (o.sock === undefined) throw new RangeError('no path and sock were specified');
+    if (o.sock.family !== c.AF_UNIX || o.sock.type !== c.SOCK_STREAM) throw new RangeError(`A UNIX Domain Stream Socket was expected, got ${o.sock.toString()}`);
+    sock = o.sock;
+  }
+  return yield* createConnectionTransport(loop, sock, protocolFactory, o.ssl, o.serverHostname, false, o);
+}
+
+/** @internal The TLS layer registers itself here (sslproto.ts). */
+export const _tls: {
+  wrapClient?: (loop: BaseEventLoop, sock: Socket, protocol: BaseProtocol, ssl: unknown, serverHostname: string | undefined, waiter: Future<void>, o: { sslHandshakeTimeout?: number; sslShutdownTimeout?: number }) => Transport;
+  wrapServer?: (loop: BaseEventLoop, ssl: unknown, o: { sslHandshakeTimeout?: number; sslShutdownTimeout?: number }) => (sock: Socket, protocol: BaseProtocol, extra: Record<string, unknown>, server: Server | null) => void;
+  wrapAccepted?: (loop: BaseEventLoop, sock: Socket, protocol: BaseProtocol, ssl: unknown, waiter: Future<void>, o: { sslHandshakeTimeout?: number; sslShutdownTimeout?: number }) => Transport;
+} = {};
+
+function tlsNotReady(): never {
+  throw new RuntimeError('TLS support is not loaded');
+}
+
+function* createConnectionTransport<P extends BaseProtocol>(
+  loop: BaseEventLoop,
+  sock: Socket,
+  protocolFactory: () => P,
+  ssl: unknown,
+  serverHostname: string | undefined,
+  serverSide: boolean,
+  o: { sslHandshakeTimeout?: number; sslShutdownTimeout?: number },
+): Coroutine<[Transport, P]> {
+  const protocol = protocolFactory();
+  const waiter = loop.createFuture<void>();
+  let transport: Transport;
+  try {
+    if (ssl) {
+      transport = serverSide
+        ? (_tls.wrapAccepted ?? tlsNotReady)(loop, sock, protocol, ssl, waiter, o)
+        : (_tls.wrapClient ?? tlsNotReady)(loop, sock, protocol, ssl, serverHostname, waiter, o);
+    } else {
+      transport = loop._makeSocketTransport(sock, protocol, waiter);
+    }
+  } catch (exc) {
+    sock.close();
+    throw exc;
+  }
+  try {
+    yield* waiter;
+  } catch (exc) {
+    transport.close();
+    throw exc;
+  }
+  return [transport, protocol];
+}
+
+function* createServerGen(
+  loop: BaseEventLoop,
+  protocolFactory: () => BaseProtocol,
+  host: string | string[] | null | undefined,
+  port: number | string | null | undefined,
+  o: CreateServerOptions,
+): Coroutine<Server> {
+  const c = sockConsts();
+  if (o.sslHandshakeTimeout !== undefined && !o.ssl) throw new RangeError('ssl_handshake_timeout is only meaningful with ssl');
+  if (o.sslShutdownTimeout !== undefined && !o.ssl) throw new RangeError('ssl_shutdown_timeout is only meaningful with ssl');
+  const backlog = checkBacklog(o.backlog);
+  let sockets: Socket[] = [];
+  if (o.sock === undefined) {
+    const hosts = host === null || host === undefined || host === '' ? [null] : typeof host === 'string' ? [host] : [...host];
+    checkPort(port);
+    const reuseAddress = o.reuseAddress ?? true;
+    const seen = new Set<string>();
+    const infos: AddrInfo[] = [];
+    for (const h of hosts) {
+      for (const info of yield* getaddrinfoGen(loop, h, port, { family: o.family, type: c.SOCK_STREAM, flags: o.flags })) {
+        const key = `${info[0]} ${formatAddress(info[4])}`;
+        if (!seen.has(key)) {
+          seen.add(key);
+          infos.push(info);
+        }
+      }
+    }
+    try {
+      for (const [af, type, , , sa] of infos) {
+        const sock = new Socket(af, type);
+        sockets.push(sock);
+        if (reuseAddress) sock.setsockopt(c.SOL_SOCKET, c.SO_REUSEADDR, 1);
+        if (o.reusePort) sock.setsockopt(c.SOL_SOCKET, c.SO_REUSEPORT, 1);
+        if (o.keepAlive) sock.setsockopt(c.SOL_SOCKET, c.SO_KEEPALIVE, 1);
+        // Keep IPv6 sockets IPv6-only so '::' and '0.0.0.0' can both bind.
+        if (af === c.AF_INET6) sock.setsockopt(c.IPPROTO_IPV6, c.IPV6_V6ONLY, 1);
+        try {
+          sock.bind(sa);
+        } catch (exc) {
+          const e = exc as OSError;
+          throw makeOSError(`error while attempting to bind on address ${formatAddress(sa)}: ${e.strerror ?? e.message}`, {
+            errno: e.errno,
+            code: e.code,
+            syscall: 'bind',
+            address: Array.isArray(sa) ? sa[0] : sa,
+            port: Array.isArray(sa) ? sa[1] : undefined,
+          });
+        }
+      }
+    } catch (exc) {
+      for (const s of sockets) s.close();
+      throw exc;
+    }
+  } else {
+    if ((host !== null && host !== undefined) || (port !== null && port !== undefined)) {
+      throw new RangeError('host/port and sock can not be specified at the same time');
+    }
+    checkStreamSocket(o.sock);
+    sockets = [o.sock];
+  }
+  const server = new Server(loop, sockets, protocolFactory, o.ssl, backlog, o);
+  if (o.startServing ?? true) {
+    server._startServing();
+    // Let the loop run once so the server starts accepting (asyncio does the same).
+    yield* sleep(0);
+  }
+  return server;
+}
+
+function checkBacklog(backlog: unknown): number {
+  if (backlog === undefined) return 100;
+  if (typeof backlog !== 'number' || !Number.isInteger(backlog) || backlog < 0) {
+    throw new RangeError(describeArg('backlog', 'a non-negative integer', backlog));
+  }
+  return backlog;
+}
+
+function* createUnixServerGen(loop: BaseEventLoop, protocolFactory: () => BaseProtocol, path: string | null | undefined, o: CreateServerOptions & { cleanupSocket?: boolean }): Coroutine<Server> {
+  const c = sockConsts();
+  const backlog = checkBacklog(o.backlog);
+  let sock: Socket;
+  if (path !== null && path !== undefined) {
+    if (o.sock !== undefined) throw new RangeError('path and sock can not be specified at the same time');
+    if (typeof path !== 'string') throw new TypeError(describeArg('path', 'a socket path string', path));
+    // A stale socket file from an earlier run would make bind fail.
+    if (!path.startsWith('\0')) {
+      try {
+        if (fs.statSync(path).isSocket()) fs.unlinkSync(path);
+      } catch {
+        // Nothing there.
+      }
+    }
+    sock = new Socket(c.AF_UNIX, c.SOCK_STREAM);
+    try {
+      sock.bind(path);
+    } catch (exc) {
+      sock.close();
+      const e = exc as OSError;
+      if (e.code === 'EADDRINUSE') throw makeOSError(`Address ${path} is already in use`, { errno: e.errno, code: e.code, syscall: 'bind', address: path });
+      throw exc;
+    }
+  } else {
+    if (o.sock === undefined) throw new RangeError('path was not specified, and no sock specified');
+    if (o.sock.family !== c.AF_UNIX || o.sock.type !== c.SOCK_STREAM) throw new RangeError(`A UNIX Domain Stream Socket was expected, got ${o.sock.toString()}`);
+    sock = o.sock;
+  }
+  const server = new Server(loop, [sock], protocolFactory, o.ssl, backlog, o);
+  if ((o.cleanupSocket ?? true) && typeof path === 'string' && !path.startsWith('\0')) server._unixPath = path;
+  if (o.startServing ?? true) {
+    server._startServing();
+    yield* sleep(0);
+  }
+  return server;
+}
+
+function* createDatagramEndpointGen<P extends DatagramProtocol>(loop: BaseEventLoop, protocolFactory: () => P, o: CreateDatagramOptions): Coroutine<[DatagramTransport, P]> {
+  const c = sockConsts();
+  let sock: Socket | null = null;
+  let remote: SockAddr | undefined;
+  if (o.sock !== undefined) {
+    if (o.sock.type !== c.SOCK_DGRAM) throw new RangeError(`A datagram socket was expected, got ${o.sock.toString()}`);
+    if (o.localAddr || o.remoteAddr || o.family || o.proto || o.flags || o.reusePort || o.allowBroadcast) {
+      throw new RangeError('socket modifier keyword arguments can not be used when sock is specified.');
+    }
+    sock = o.sock;
+  } else {
+    if (o.localAddr === undefined && o.remoteAddr === undefined && !o.family) throw new RangeError('unexpected address family');
+    const unix = typeof o.localAddr === 'string' || typeof o.remoteAddr === 'string' || o.family === c.AF_UNIX;
+    let local: SockAddr | undefined;
+    let family: number;
+    if (unix) {
+      family = c.AF_UNIX;
+      local = o.localAddr;
+      remote = o.remoteAddr;
+    } else {
+      const lInfos = o.localAddr ? yield* getaddrinfoGen(loop, (o.localAddr as [string, number])[0], (o.localAddr as [string, number])[1], { family: o.family, type: c.SOCK_DGRAM }) : [];
+      const rInfos = o.remoteAddr ? yield* getaddrinfoGen(loop, (o.remoteAddr as [string, number])[0], (o.remoteAddr as [string, number])[1], { family: o.family, type: c.SOCK_DGRAM }) : [];
+      const pick = (rInfos[0] ?? lInfos[0]);
+      if (pick === undefined) throw new OSError('getaddrinfo() returned empty list');
+      family = pick[0];
+      local = lInfos.find((i) => i[0] === family)?.[4];
+      remote = rInfos.find((i) => i[0] === family)?.[4];
+      if (o.localAddr && local === undefined) throw new RangeError('can not get address information');
+    }
+    sock = new Socket(family, c.SOCK_DGRAM);
+    try {
+      if (o.reusePort) sock.setsockopt(c.SOL_SOCKET, c.SO_REUSEPORT, 1);
+      if (o.allowBroadcast) sock.setsockopt(c.SOL_SOCKET, c.SO_BROADCAST, 1);
+      if (local !== undefined) sock.bind(local);
+      if (remote !== undefined) yield* loop.sockConnect(sock, remote);
+    } catch (exc) {
+      sock.close();
+      throw exc;
+    }
+  }
+  const protocol = protocolFactory();
+  const waiter = loop.createFuture<void>();
+  const transport = loop._makeDatagramTransport(sock, protocol, remote, waiter);
+  try {
+    yield* waiter;
+  } catch (exc) {
+    transport.close();
+    throw exc;
+  }
+  return [transport, protocol];
+}
+
+/**
+ * A listening server (asyncio's base_events.Server): `close()` stops
+ * accepting, `waitClosed()` waits for its connections to end.
+ */
+export class Server {
+  /** @internal */ _loop: BaseEventLoop;
+  #sockets: Socket[] | null;
+  #protocolFactory: () => BaseProtocol;
+  #ssl: unknown;
+  #backlog: number;
+  #options: CreateServerOptions;
+  #serving = false;
+  #servingForever: Future<void> | null = null;
+  #waiters: Future<void>[] | null = [];
+  #clients = new Set<Transport>();
+  /** @internal A Unix socket file to remove on close. */ _unixPath: string | null = null;
+
+  /** @internal Made by createServer / createUnixServer. */
+  constructor(loop: BaseEventLoop, sockets: Socket[], protocolFactory: () => BaseProtocol, ssl: unknown, backlog: number, options: CreateServerOptions) {
+    this._loop = loop;
+    this.#sockets = sockets;
+    this.#protocolFactory = protocolFactory;
+    this.#ssl = ssl;
+    this.#backlog = backlog;
+    this.#options = options;
+  }
+
+  toString(): string {
+    return `<Server sockets=${this.#sockets === null ? '()' : `(${this.#sockets.map((s) => s.toString()).join(', ')})`}>`;
+  }
+
+  /** @internal */
+  _attach(transport: Transport): void {
+    this.#clients.add(transport);
+  }
+
+  /** @internal */
+  _detach(transport: Transport): void {
+    this.#clients.delete(transport);
+    if (this.#clients.size === 0 && this.#sockets === null) this.#wakeup();
+  }
+
+  #wakeup(): void {
+    const waiters = this.#waiters;
+    this.#waiters = null;
+    for (const w of waiters ?? []) if (!w.done()) w.setResult(undefined);
+  }
+
+  /** @internal */
+  _startServing(): void {
+    if (this.#serving || this.#sockets === null) return;
+    this.#serving = true;
+    const sslWrap = this.#ssl ? (_tls.wrapServer ?? tlsNotReady)(this._loop, this.#ssl, this.#options) : undefined;
+    for (const sock of this.#sockets) {
+      sock.listen(this.#backlog);
+      this._loop._startServing(this.#protocolFactory, sock, this, this.#backlog, sslWrap);
+    }
+  }
+
+  getLoop(): BaseEventLoop {
+    return this._loop;
+  }
+
+  /** Whether the server accepts new connections. */
+  isServing(): boolean {
+    return this.#serving;
+  }
+
+  /** The listening sockets (empty once closed). */
+  get sockets(): readonly Socket[] {
+    return this.#sockets === null ? [] : [...this.#sockets];
+  }
+
+  /**
+   * Stops listening: closes the listening sockets. Open connections stay
+   * (closeClients/abortClients end them); waitClosed() waits for them.
+   */
+  close(): void {
+    const sockets = this.#sockets;
+    if (sockets === null) return;
+    this.#sockets = null;
+    for (const sock of sockets) this._loop._stopServing(sock);
+    this.#serving = false;
+    if (this._unixPath !== null) {
+      try {
+        fs.unlinkSync(this._unixPath);
+      } catch {
+        // Already gone.
+      }
+      this._unixPath = null;
+    }
+    if (this.#servingForever !== null && !this.#servingForever.done()) {
+      this.#servingForever.cancel();
+      this.#servingForever = null;
+    }
+    if (this.#clients.size === 0) this.#wakeup();
+  }
+
+  /** Closes every open connection gracefully (buffers are flushed). */
+  closeClients(): void {
+    for (const t of [...this.#clients]) t.close();
+  }
+
+  /** Aborts every open connection (buffers are dropped). */
+  abortClients(): void {
+    for (const t of [...this.#clients]) t.abort();
+  }
+
+  /** Starts accepting (when made with `startServing: false`). */
+  startServing(): Future<void> {
+    this._startServing();
+    return this._loop.createTask(function* () {
+      yield* sleep(0);
+    }());
+  }
+
+  /**
+   * Serves until cancelled or until close(): cancelling it closes the
+   * server and waits for it to be closed.
+   * @throws RuntimeError if already served forever, or closed.
+   */
+  serveForever(): Future<void> {
+    if (this.#servingForever !== null) throw new RuntimeError(`server ${this.toString()} is already being awaited on serve_forever()`);
+    if (this.#sockets === null) throw new RuntimeError(`server ${this.toString()} is closed`);
+    this._startServing();
+    const fut = this._loop.createFuture<void>();
+    this.#servingForever = fut;
+    const self = this;
+    return this._loop.createTask(function* () {
+      try {
+        yield* fut;
+      } catch (exc) {
+        if (exc instanceof CancelledError) {
+          try {
+            self.close();
+            yield* self.waitClosed();
+          } finally {
+            // eslint-disable-next-line no-unsafe-finally
+            throw exc;
+          }
+        }
+        throw exc;
+      } finally {
+        self.#servingForever = null;
+      }
+    }());
+  }
+
+  /** Resolves once the server is closed and every connection has ended. */
+  waitClosed(): Future<void> {
+    const fut = this._loop.createFuture<void>();
+    if (this.#waiters === null) fut.setResult(undefined);
+    else this.#waiters.push(fut);
+    return fut;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.waitClosed();
   }
 }

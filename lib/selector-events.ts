@@ -8,7 +8,13 @@
  */
 import { _setDefaultLoopFactory, fileobjToFd, Handle, type FileDescriptorLike } from './events.js';
 import { BaseEventLoop } from './base-events.js';
-import { describeArg, RuntimeError } from './exceptions.js';
+import { describeArg, OSError, RuntimeError } from './exceptions.js';
+import { Future, _setResultUnlessCancelled } from './futures.js';
+import { logger } from './log.js';
+import { BaseProtocol, BufferedProtocol, type DatagramProtocol, type Protocol } from './protocols.js';
+import { FlowControlTransport, type Transport } from './transports.js';
+import { constants, formatAddress, ops, socketError, Socket, type SockAddr } from './socket.js';
+import type { Server } from './base-events.js';
 import { binding, type NativeLoop, type NativeLoopStats } from './native.js';
 import {
   BaseSelector,
@@ -108,6 +114,33 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
     if (this.isClosed()) throw new RuntimeError('Event loop is closed');
   }
 
+  /** @internal Transports by fd: their fds are off limits to addReader & co. */
+  _transports = new Map<number, unknown>();
+
+  #ensureFdNoTransport(fd: number): void {
+    const transport = this._transports.get(fd) as { isClosing(): boolean } | undefined;
+    if (transport !== undefined && !transport.isClosing()) {
+      throw new RuntimeError(`File descriptor ${fd} is used by transport ${String(transport)}`);
+    }
+  }
+
+  /** @internal addReader without the transport check (asyncio's _add_reader). */
+  _addReader(fd: number, callback: Callback, ...args: unknown[]): Handle {
+    return this.#add(fd, 0, callback, args);
+  }
+  /** @internal */
+  _removeReader(fd: number): boolean {
+    return this.#remove(fd, 0);
+  }
+  /** @internal */
+  _addWriter(fd: number, callback: Callback, ...args: unknown[]): Handle {
+    return this.#add(fd, 1, callback, args);
+  }
+  /** @internal */
+  _removeWriter(fd: number): boolean {
+    return this.#remove(fd, 1);
+  }
+
   #add(fd: number, which: 0 | 1, callback: Callback, args: unknown[]): Handle {
     this.#checkClosedForIo();
     if (typeof callback !== 'function') {
@@ -162,24 +195,275 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
    * @throws OSError (EBADF) for a closed fd; RangeError for a negative one.
    */
   addReader(fd: FileDescriptorLike, callback: Callback, ...args: unknown[]): Handle {
-    return this.#add(fileobjToFd(fd), 0, callback, args);
+    const n = fileobjToFd(fd);
+    this.#ensureFdNoTransport(n);
+    return this.#add(n, 0, callback, args);
   }
 
   /** Stops watching `fd` for reading; returns whether a reader was registered. */
   removeReader(fd: FileDescriptorLike): boolean {
-    return this.#removeReader(fileobjToFd(fd));
+    const n = fileobjToFd(fd);
+    this.#ensureFdNoTransport(n);
+    return this.#removeReader(n);
   }
 
   /** Calls `callback(...args)` whenever `fd` is writable. */
   addWriter(fd: FileDescriptorLike, callback: Callback, ...args: unknown[]): Handle {
-    return this.#add(fileobjToFd(fd), 1, callback, args);
+    const n = fileobjToFd(fd);
+    this.#ensureFdNoTransport(n);
+    return this.#add(n, 1, callback, args);
   }
 
   /** Stops watching `fd` for writing; returns whether a writer was registered. */
   removeWriter(fd: FileDescriptorLike): boolean {
-    return this.#removeWriter(fileobjToFd(fd));
+    const n = fileobjToFd(fd);
+    this.#ensureFdNoTransport(n);
+    return this.#removeWriter(n);
+  }
+  // ------------------------------------------------------------ sockets
+
+  /** @internal asyncio's _make_socket_transport. */
+  _makeSocketTransport(
+    sock: Socket,
+    protocol: BaseProtocol,
+    waiter?: Future<void> | null,
+    extra?: Record<string, unknown>,
+    server?: Server | null,
+  ): SelectorSocketTransport {
+    this.#ensureFdNoTransport(sock.fileno());
+    return new SelectorSocketTransport(this, sock, protocol, waiter, extra, server);
+  }
+
+  /** @internal asyncio's _make_datagram_transport. */
+  _makeDatagramTransport(
+    sock: Socket,
+    protocol: DatagramProtocol,
+    address?: SockAddr,
+    waiter?: Future<void> | null,
+    extra?: Record<string, unknown>,
+  ): SelectorDatagramTransport {
+    this.#ensureFdNoTransport(sock.fileno());
+    return new SelectorDatagramTransport(this, sock, protocol, address, waiter, extra);
+  }
+
+  // The sock* methods: one Future each, completed from reader/writer
+  // callbacks. Cancelling the Future (or the task awaiting it) removes the
+  // callback, so nothing of a cancelled call runs later.
+
+  #sockOp<T>(sock: Socket, which: 0 | 1, attempt: () => T | typeof AGAIN): Future<T> {
+    const fut = this.createFuture<T>();
+    const fd = sock.fileno();
+    this.#ensureFdNoTransport(fd);
+    const tryOnce = (): void => {
+      if (fut.done()) return;
+      let r: T | typeof AGAIN;
+      try {
+        r = attempt();
+      } catch (exc) {
+        if (which === 0) this._removeReader(fd);
+        else this._removeWriter(fd);
+        fut.setException(exc);
+        return;
+      }
+      if (r === AGAIN) return; // wait for readiness again
+      if (which === 0) this._removeReader(fd);
+      else this._removeWriter(fd);
+      fut.setResult(r);
+    };
+    // Try at once (the data may already be there), then on readiness.
+    let first: T | typeof AGAIN;
+    try {
+      first = attempt();
+    } catch (exc) {
+      fut.setException(exc);
+      return fut;
+    }
+    if (first !== AGAIN) {
+      fut.setResult(first);
+      return fut;
+    }
+    if (which === 0) this._addReader(fd, tryOnce);
+    else this._addWriter(fd, tryOnce);
+    fut.addDoneCallback((f) => {
+      if (f.cancelled()) {
+        if (which === 0) this._removeReader(fd);
+        else this._removeWriter(fd);
+      }
+    });
+    return fut;
+  }
+
+  /** Receives up to `nbytes` (EOF: an empty Buffer). */
+  sockRecv(sock: Socket, nbytes: number): Future<Buffer> {
+    if (!Number.isInteger(nbytes) || nbytes < 0) throw new RangeError(describeArg('nbytes', 'a non-negative integer', nbytes));
+    const buf = Buffer.allocUnsafe(nbytes);
+    return this.#sockOp(sock, 0, () => {
+      const n = ops().recv(sock.fileno(), buf, 0, nbytes);
+      if (n === -constants().EAGAIN || n === -constants().EINTR) return AGAIN;
+      if (n < 0) throw socketError(n, 'recv');
+      return buf.subarray(0, n);
+    });
+  }
+
+  /** Receives into `buf`; resolves with the byte count (0 at EOF). */
+  sockRecvInto(sock: Socket, buf: Uint8Array): Future<number> {
+    if (!(buf instanceof Uint8Array)) throw new TypeError(describeArg('buf', 'a Uint8Array', buf));
+    return this.#sockOp(sock, 0, () => {
+      const n = ops().recv(sock.fileno(), buf, 0, buf.length);
+      if (n === -constants().EAGAIN || n === -constants().EINTR) return AGAIN;
+      if (n < 0) throw socketError(n, 'recv');
+      return n;
+    });
+  }
+
+  /** Sends all of `data`, waiting for room as needed. */
+  sockSendall(sock: Socket, data: Uint8Array | string): Future<void> {
+    const bytes = toBytes(data);
+    let sent = 0;
+    return this.#sockOp(sock, 1, () => {
+      while (sent < bytes.length) {
+        const n = ops().send(sock.fileno(), bytes, sent, bytes.length - sent);
+        if (n === -constants().EAGAIN || n === -constants().EINTR) return AGAIN;
+        if (n < 0) throw socketError(n, 'send');
+        sent += n;
+      }
+      return undefined;
+    });
+  }
+
+  /** Receives one datagram of up to `bufsize` bytes: `[data, addr]`. */
+  sockRecvfrom(sock: Socket, bufsize: number): Future<[Buffer, SockAddr]> {
+    if (!Number.isInteger(bufsize) || bufsize <= 0) throw new RangeError(describeArg('bufsize', 'a positive integer', bufsize));
+    const buf = Buffer.allocUnsafe(bufsize);
+    const addrOut: unknown[] = [];
+    return this.#sockOp(sock, 0, () => {
+      const n = ops().recvfrom(sock.fileno(), buf, addrOut);
+      if (n === -constants().EAGAIN || n === -constants().EINTR) return AGAIN;
+      if (n < 0) throw socketError(n, 'recvfrom');
+      const addr = (addrOut.length === 1 ? addrOut[0] : addrOut.slice()) as SockAddr;
+      return [buf.subarray(0, n), addr] as [Buffer, SockAddr];
+    });
+  }
+
+  /** Sends one datagram to `addr`; resolves with the bytes sent. */
+  sockSendto(sock: Socket, data: Uint8Array | string, addr: SockAddr): Future<number> {
+    const bytes = toBytes(data);
+    return this.#sockOp(sock, 1, () => {
+      const n = ops().sendto(sock.fileno(), bytes, addr);
+      if (n === -constants().EAGAIN || n === -constants().EINTR) return AGAIN;
+      if (n < 0) throw socketError(n, 'sendto', addr);
+      return n;
+    });
+  }
+
+  /**
+   * Connects `sock` to a numeric address (resolve names first with
+   * getaddrinfo). Node's message shape: `connect ECONNREFUSED 127.0.0.1:8080`.
+   */
+  sockConnect(sock: Socket, address: SockAddr): Future<void> {
+    const fd = sock.fileno();
+    this.#ensureFdNoTransport(fd);
+    const fut = this.createFuture<void>();
+    const rc = ops().connect(fd, address);
+    if (rc === 0) {
+      fut.setResult(undefined);
+      return fut;
+    }
+    if (rc !== -constants().EINPROGRESS && rc !== -constants().EAGAIN && rc !== -constants().EINTR) {
+      fut.setException(socketError(rc, 'connect', address));
+      return fut;
+    }
+    // Writable means connected, or failed: SO_ERROR tells which.
+    this._addWriter(fd, () => {
+      if (fut.done()) return;
+      this._removeWriter(fd);
+      const err = sock.getsockopt(constants().SOL_SOCKET, constants().SO_ERROR);
+      if (err !== 0) fut.setException(socketError(-err, 'connect', address));
+      else fut.setResult(undefined);
+    });
+    fut.addDoneCallback((f) => {
+      if (f.cancelled()) this._removeWriter(fd);
+    });
+    return fut;
+  }
+
+  /** Accepts one connection: `[socket, peer address]`. */
+  sockAccept(sock: Socket): Future<[Socket, SockAddr]> {
+    return this.#sockOp(sock, 0, () => {
+      const fd = ops().accept(sock.fileno());
+      if (fd === -constants().EAGAIN || fd === -constants().EINTR) return AGAIN;
+      if (fd < 0) throw socketError(fd, 'accept');
+      const conn = new Socket(sock.family, sock.type, fd);
+      let addr: SockAddr;
+      try {
+        addr = conn.getpeername();
+      } catch {
+        addr = '';
+      }
+      return [conn, addr] as [Socket, SockAddr];
+    });
+  }
+
+  /** @internal Starts accepting on a listening socket for a Server. */
+  _startServing(protocolFactory: () => BaseProtocol, sock: Socket, server: Server, backlog: number, sslWrap?: SslWrap): void {
+    this._addReader(sock.fileno(), () => this.#acceptConnection(protocolFactory, sock, server, backlog, sslWrap));
+  }
+
+  /** @internal */
+  _stopServing(sock: Socket): void {
+    this._removeReader(sock.fileno());
+    sock.close();
+  }
+
+  #acceptConnection(protocolFactory: () => BaseProtocol, sock: Socket, server: Server, backlog: number, sslWrap?: SslWrap): void {
+    // Accept up to `backlog` connections per readiness, as asyncio does,
+    // so a burst of clients costs one wakeup.
+    for (let i = 0; i < backlog; i++) {
+      const fd = ops().accept(sock.fileno());
+      if (fd === -constants().EAGAIN || fd === -constants().EINTR || fd === -constants().ECONNABORTED) return;
+      if (fd < 0) {
+        const exc = socketError(fd, 'accept');
+        const code = exc.code;
+        if (code === 'EMFILE' || code === 'ENFILE' || code === 'ENOBUFS' || code === 'ENOMEM') {
+          // Out of fds: stop accepting for a second instead of spinning;
+          // the listener stays open (reliability.md F3).
+          this.callExceptionHandler({ message: 'socket.accept() out of system resource', exception: exc, socket: sock });
+          this._removeReader(sock.fileno());
+          this.callLater(1, () => {
+            if (server.isServing() && sock.fileno() >= 0) this._startServing(protocolFactory, sock, server, backlog, sslWrap);
+          });
+          return;
+        }
+        this.callExceptionHandler({ message: 'Error on accepting a connection', exception: exc, socket: sock });
+        return;
+      }
+      const conn = new Socket(sock.family, sock.type, fd);
+      let peer: SockAddr | undefined;
+      try {
+        peer = conn.getpeername();
+      } catch {
+        peer = undefined;
+      }
+      const extra = { peername: peer };
+      try {
+        const protocol = protocolFactory();
+        if (sslWrap !== undefined) sslWrap(conn, protocol, extra, server);
+        else this._makeSocketTransport(conn, protocol, null, extra, server);
+      } catch (exc) {
+        conn.close();
+        this.callExceptionHandler({ message: 'Error on transport creation for incoming connection', exception: exc, socket: sock });
+      }
+    }
   }
 }
+
+/**
+ * @internal Wraps an accepted connection in TLS (set by sslproto.ts): makes
+ * the transport and attaches it to `server`.
+ */
+export type SslWrap = (sock: Socket, protocol: BaseProtocol, extra: Record<string, unknown>, server: Server | null) => void;
+
+
 
 /** The selector loop for this platform (CPython's unix_events.SelectorEventLoop). */
 export class SelectorEventLoop extends BaseSelectorEventLoop {}
@@ -188,3 +472,572 @@ export class SelectorEventLoop extends BaseSelectorEventLoop {}
 export const EventLoop = SelectorEventLoop;
 
 _setDefaultLoopFactory(() => new SelectorEventLoop());
+
+// ---------------------------------------------------------------- transports
+
+/** "Try again when ready" from a sock* attempt. */
+const AGAIN: unique symbol = Symbol('again');
+
+/** asyncio's constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES. */
+const LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5;
+/** Most buffers one writev(2) takes (IOV_MAX on Linux). */
+const IOV_MAX = 1024;
+/** Largest single read, as asyncio's _SelectorTransport.max_size. */
+const MAX_READ = 256 * 1024;
+/** Reads go into a shared pool and are handed out as slices of it, as Node's net does. */
+const POOL_SIZE = 1024 * 1024;
+
+let readPool = Buffer.allocUnsafe(POOL_SIZE);
+let readPoolUsed = 0;
+
+/**
+ * The pool a read lands in: `[buffer, offset, room]`. Each read gets a
+ * fresh, non-overlapping region, so handing its slice to the protocol needs
+ * no copy; a full pool is simply replaced (slices keep the old one alive).
+ */
+function readRegion(): Buffer {
+  if (POOL_SIZE - readPoolUsed < 64 * 1024) {
+    readPool = Buffer.allocUnsafe(POOL_SIZE);
+    readPoolUsed = 0;
+  }
+  return readPool;
+}
+
+function toBytes(data: unknown, what = 'data'): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (typeof data === 'string') return Buffer.from(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  throw new TypeError(`${what} argument must be a bytes-like object, not ${data === null ? 'null' : typeof data === 'object' ? (data as object).constructor?.name ?? 'object' : typeof data}`);
+}
+
+/** The transport behind selector-based stream and datagram connections (asyncio's _SelectorTransport). */
+abstract class SelectorTransport extends FlowControlTransport {
+  /** @internal */ declare _loop: BaseSelectorEventLoop;
+  /** @internal */ _sock: Socket | null;
+  /** @internal */ _sockFd: number;
+  /** @internal */ _protocol: BaseProtocol;
+  /** @internal */ _protocolConnected = false;
+  /** @internal */ _server: Server | null;
+  /** @internal Pending writes. */ _buffer: Uint8Array[] = [];
+  /** @internal Bytes in _buffer. */ _bufferSize = 0;
+  /** @internal Set when connectionLost is scheduled (then counts writes after it). */ _connLost = 0;
+  /** @internal */ _closing = false;
+  /** @internal */ _paused = false;
+
+  constructor(loop: BaseSelectorEventLoop, sock: Socket, protocol: BaseProtocol, extra?: Record<string, unknown>, server?: Server | null) {
+    super(extra, loop);
+    this._extra.socket = sock;
+    try {
+      this._extra.sockname = sock.getsockname();
+    } catch {
+      this._extra.sockname = undefined;
+    }
+    if (!('peername' in this._extra)) {
+      try {
+        this._extra.peername = sock.getpeername();
+      } catch {
+        this._extra.peername = undefined;
+      }
+    }
+    this._sock = sock;
+    this._sockFd = sock.fileno();
+    this._protocol = protocol;
+    this.setProtocol(protocol);
+    this._server = server ?? null;
+    this._server?._attach(this);
+    loop._transports.set(this._sockFd, this);
+  }
+
+  override toString(): string {
+    const info = [this.constructor.name];
+    if (this._sock === null) info.push('closed');
+    else if (this._closing) info.push('closing');
+    info.push(`fd=${this._sockFd}`);
+    info.push(`write=<bufsize=${this._bufferSize}>`);
+    return `<${info.join(' ')}>`;
+  }
+
+  abort(): void {
+    this._forceClose(undefined);
+  }
+
+  setProtocol(protocol: BaseProtocol): void {
+    this._protocol = protocol;
+    this._protocolConnected = true;
+  }
+
+  getProtocol(): BaseProtocol {
+    return this._protocol;
+  }
+
+  isClosing(): boolean {
+    return this._closing;
+  }
+
+  isReading(): boolean {
+    return !this.isClosing() && !this._paused;
+  }
+
+  pauseReading(): void {
+    if (!this.isReading()) return;
+    this._paused = true;
+    this._loop._removeReader(this._sockFd);
+  }
+
+  resumeReading(): void {
+    if (this._closing || !this._paused) return;
+    this._paused = false;
+    this._addReaderIfReading();
+  }
+
+  /** @internal (Re)starts watching for reads. */
+  abstract _addReaderIfReading(): void;
+
+  close(): void {
+    if (this._closing) return;
+    this._closing = true;
+    this._loop._removeReader(this._sockFd);
+    if (this._bufferSize === 0) {
+      this._connLost++;
+      this._loop._removeWriter(this._sockFd);
+      this._loop.callSoon(() => this._callConnectionLost(undefined));
+    }
+  }
+
+  /** @internal */
+  _fatalError(exc: unknown, message = 'Fatal error on transport'): void {
+    // OS errors (resets, broken pipes) are the peer's doing, not a bug: they
+    // reach the protocol through connectionLost only.
+    if (!(exc instanceof OSError)) {
+      this._loop.callExceptionHandler({ message, exception: exc, transport: this, protocol: this._protocol });
+    }
+    this._forceClose(exc as Error);
+  }
+
+  /** @internal */
+  _forceClose(exc: Error | undefined): void {
+    if (this._connLost) return;
+    if (this._bufferSize > 0) {
+      this._buffer = [];
+      this._bufferSize = 0;
+      this._loop._removeWriter(this._sockFd);
+    }
+    if (!this._closing) {
+      this._closing = true;
+      this._loop._removeReader(this._sockFd);
+    }
+    this._connLost++;
+    this._loop.callSoon(() => this._callConnectionLost(exc));
+  }
+
+  /** @internal Exactly once per connection: tell the protocol, close the socket. */
+  _callConnectionLost(exc: Error | undefined): void {
+    if (this._sock === null) return;
+    try {
+      if (this._protocolConnected) this._protocol.connectionLost(exc);
+    } finally {
+      this._loop._transports.delete(this._sockFd);
+      this._sock.close();
+      this._sock = null;
+      const server = this._server;
+      if (server !== null) {
+        server._detach(this);
+        this._server = null;
+      }
+    }
+  }
+
+  getWriteBufferSize(): number {
+    return this._bufferSize;
+  }
+}
+
+/** A TCP or Unix stream connection (asyncio's _SelectorSocketTransport). */
+export class SelectorSocketTransport extends SelectorTransport {
+  /** @internal */ _eof = false;
+  /** @internal Resolved when the buffer empties (sendfile, drain helpers). */ _emptyWaiter: Future<void> | null = null;
+  // Set by setProtocol, which the base constructor already calls: declared,
+  // not initialized, so the field initializers do not reset it.
+  /** @internal */ declare _buffered: boolean;
+  #readHandle: () => void;
+  #writeHandle: () => void;
+
+  constructor(
+    loop: BaseSelectorEventLoop,
+    sock: Socket,
+    protocol: BaseProtocol,
+    waiter?: Future<void> | null,
+    extra?: Record<string, unknown>,
+    server?: Server | null,
+  ) {
+    super(loop, sock, protocol, extra, server);
+    this.#readHandle = () => this._readReady();
+    this.#writeHandle = () => this._writeReady();
+    // Disable Nagle: small writes go out at once (asyncio does the same).
+    const c = constants();
+    if (sock.type === c.SOCK_STREAM && (sock.family === c.AF_INET || sock.family === c.AF_INET6)) {
+      try {
+        sock.setsockopt(c.IPPROTO_TCP, c.TCP_NODELAY, 1);
+      } catch {
+        // Not fatal: e.g. the peer is already gone.
+      }
+    }
+    this._loop.callSoon(() => this._protocol.connectionMade(this));
+    // Start reading only once connectionMade() has run.
+    this._loop.callSoon(() => this._addReaderIfReading());
+    if (waiter) this._loop.callSoon(() => _setResultUnlessCancelled(waiter, undefined));
+  }
+
+  override setProtocol(protocol: BaseProtocol): void {
+    this._buffered = protocol instanceof BufferedProtocol;
+    super.setProtocol(protocol);
+  }
+
+  /** @internal */
+  _addReaderIfReading(): void {
+    if (!this.isReading()) return;
+    this._loop._addReader(this._sockFd, this.#readHandle);
+  }
+
+  /** @internal */
+  _readReady(): void {
+    if (this._connLost) return;
+    if (this._buffered) this.#readIntoBuffer();
+    else this.#readData();
+  }
+
+  #readData(): void {
+    const pool = readRegion();
+    const start = readPoolUsed;
+    const room = Math.min(MAX_READ, POOL_SIZE - start);
+    const n = ops().recv(this._sockFd, pool, start, room);
+    if (n < 0) {
+      if (n === -constants().EAGAIN || n === -constants().EINTR) return;
+      this._fatalError(socketError(n, 'read'), 'Fatal read error on socket transport');
+      return;
+    }
+    if (n === 0) {
+      this.#onEof();
+      return;
+    }
+    readPoolUsed = start + n;
+    // 8-byte aligned slices keep later typed-array views over them legal.
+    readPoolUsed = (readPoolUsed + 7) & ~7;
+    try {
+      (this._protocol as Protocol).dataReceived(pool.subarray(start, start + n));
+    } catch (exc) {
+      this._fatalError(exc, 'Fatal error: protocol.data_received() call failed.');
+    }
+  }
+
+  #readIntoBuffer(): void {
+    let buf: Uint8Array;
+    try {
+      buf = (this._protocol as BufferedProtocol).getBuffer(-1);
+      if (!(buf instanceof Uint8Array) || buf.length === 0) throw new RuntimeError('get_buffer() returned an empty buffer');
+    } catch (exc) {
+      this._fatalError(exc, 'Fatal error: protocol.get_buffer() call failed.');
+      return;
+    }
+    const n = ops().recv(this._sockFd, buf, 0, buf.length);
+    if (n < 0) {
+      if (n === -constants().EAGAIN || n === -constants().EINTR) return;
+      this._fatalError(socketError(n, 'read'), 'Fatal read error on socket transport');
+      return;
+    }
+    if (n === 0) {
+      this.#onEof();
+      return;
+    }
+    try {
+      (this._protocol as BufferedProtocol).bufferUpdated(n);
+    } catch (exc) {
+      this._fatalError(exc, 'Fatal error: protocol.buffer_updated() call failed.');
+    }
+  }
+
+  #onEof(): void {
+    let keepOpen: unknown;
+    try {
+      keepOpen = (this._protocol as Protocol).eofReceived();
+    } catch (exc) {
+      this._fatalError(exc, 'Fatal error: protocol.eof_received() call failed.');
+      return;
+    }
+    // Kept open: the protocol may still write, but nothing more can be read.
+    if (keepOpen) this._loop._removeReader(this._sockFd);
+    else this.close();
+  }
+
+  /**
+   * Writes data: sent at once when nothing is buffered, the rest buffered
+   * and sent when the socket is writable. Strings are UTF-8 encoded.
+   * @throws TypeError for non-bytes; RuntimeError after writeEof().
+   */
+  write(data: Uint8Array | string): void {
+    const bytes = toBytes(data);
+    if (this._eof) throw new RuntimeError('Cannot call write() after write_eof()');
+    if (this._emptyWaiter !== null) throw new RuntimeError('unable to write; sendfile is in progress');
+    if (bytes.length === 0) return;
+    if (this._connLost) {
+      if (this._connLost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES) logger.warning('socket.send() raised exception.');
+      this._connLost++;
+      return;
+    }
+    let rest = bytes;
+    if (this._bufferSize === 0) {
+      // Try to send now: usually it all goes and nothing is buffered.
+      const n = ops().send(this._sockFd, bytes, 0, bytes.length);
+      if (n < 0) {
+        if (n !== -constants().EAGAIN && n !== -constants().EINTR) {
+          this._fatalError(socketError(n, 'write'), 'Fatal write error on socket transport');
+          return;
+        }
+      } else {
+        if (n === bytes.length) return;
+        rest = bytes.subarray(n);
+      }
+      this._loop._addWriter(this._sockFd, this.#writeHandle);
+    }
+    // The caller may reuse its buffer after write() returns: keep a copy.
+    this._buffer.push(rest === bytes ? Buffer.from(bytes) : Buffer.from(rest));
+    this._bufferSize += rest.length;
+    this._maybePauseProtocol();
+  }
+
+  /** Writes several buffers; gathered into one writev(2) when possible. */
+  override writelines(list: Iterable<Uint8Array | string>): void {
+    if (this._eof) throw new RuntimeError('Cannot call writelines() after write_eof()');
+    if (this._emptyWaiter !== null) throw new RuntimeError('unable to writelines; sendfile is in progress');
+    let added = 0;
+    const wasEmpty = this._bufferSize === 0;
+    for (const data of list) {
+      const b = toBytes(data);
+      if (b.length === 0) continue;
+      this._buffer.push(Buffer.from(b));
+      this._bufferSize += b.length;
+      added++;
+    }
+    if (added === 0) return;
+    if (this._connLost) {
+      this._buffer = [];
+      this._bufferSize = 0;
+      this._connLost++;
+      return;
+    }
+    if (wasEmpty) {
+      this._writeReady();
+      if (this._bufferSize > 0 && !this._connLost) this._loop._addWriter(this._sockFd, this.#writeHandle);
+    }
+    this._maybePauseProtocol();
+  }
+
+  /** @internal The socket is writable: flush as much of the buffer as it takes. */
+  _writeReady(): void {
+    if (this._connLost || this._bufferSize === 0) return;
+    const batch = this._buffer.length > IOV_MAX ? this._buffer.slice(0, IOV_MAX) : this._buffer;
+    const n = batch.length === 1 ? ops().send(this._sockFd, batch[0], 0, batch[0].length) : ops().writev(this._sockFd, batch);
+    if (n < 0) {
+      if (n === -constants().EAGAIN || n === -constants().EINTR) return;
+      this._loop._removeWriter(this._sockFd);
+      this._buffer = [];
+      this._bufferSize = 0;
+      const exc = socketError(n, 'write');
+      this._fatalError(exc, 'Fatal write error on socket transport');
+      if (this._emptyWaiter !== null) this._emptyWaiter.setException(exc);
+      return;
+    }
+    this.#consume(n);
+    this._maybeResumeProtocol(); // may write more
+    if (this._bufferSize === 0) {
+      this._loop._removeWriter(this._sockFd);
+      if (this._emptyWaiter !== null) this._emptyWaiter.setResult(undefined);
+      if (this._closing) this._callConnectionLost(undefined);
+      else if (this._eof) this.#shutdownWrite();
+    }
+  }
+
+  #consume(n: number): void {
+    this._bufferSize -= n;
+    const buf = this._buffer;
+    let i = 0;
+    while (n > 0) {
+      const b = buf[i];
+      if (b.length <= n) {
+        n -= b.length;
+        i++;
+      } else {
+        buf[i] = b.subarray(n);
+        n = 0;
+      }
+    }
+    if (i > 0) buf.splice(0, i);
+  }
+
+  #shutdownWrite(): void {
+    try {
+      this._sock?.shutdown(constants().SHUT_WR);
+    } catch {
+      // The peer may already be gone; connectionLost reports what matters.
+    }
+  }
+
+  /** Half-closes once the buffer is flushed: the peer reads EOF. */
+  writeEof(): void {
+    if (this._closing || this._eof) return;
+    this._eof = true;
+    if (this._bufferSize === 0) this.#shutdownWrite();
+  }
+
+  canWriteEof(): boolean {
+    return true;
+  }
+
+  /** @internal A Future resolved once the write buffer is empty. */
+  _makeEmptyWaiter(): Future<void> {
+    if (this._emptyWaiter !== null) throw new RuntimeError('Empty waiter is already set');
+    this._emptyWaiter = this._loop.createFuture<void>();
+    if (this._bufferSize === 0) this._emptyWaiter.setResult(undefined);
+    return this._emptyWaiter;
+  }
+
+  /** @internal */
+  _resetEmptyWaiter(): void {
+    this._emptyWaiter = null;
+  }
+
+  override close(): void {
+    super.close();
+  }
+}
+
+/** A UDP or Unix datagram endpoint (asyncio's _SelectorDatagramTransport). */
+export class SelectorDatagramTransport extends SelectorTransport {
+  /** @internal */ _address: SockAddr | undefined;
+  #dgBuffer: [Uint8Array, SockAddr | undefined][] = [];
+  #readHandle: () => void;
+  #writeHandle: () => void;
+  #addrOut: unknown[] = [];
+
+  constructor(
+    loop: BaseSelectorEventLoop,
+    sock: Socket,
+    protocol: DatagramProtocol,
+    address?: SockAddr,
+    waiter?: Future<void> | null,
+    extra?: Record<string, unknown>,
+  ) {
+    super(loop, sock, protocol, extra);
+    this._address = address;
+    this.#readHandle = () => this._readReady();
+    this.#writeHandle = () => this._sendtoReady();
+    this._loop.callSoon(() => this._protocol.connectionMade(this as unknown as Transport));
+    this._loop.callSoon(() => this._addReaderIfReading());
+    if (waiter) this._loop.callSoon(() => _setResultUnlessCancelled(waiter, undefined));
+  }
+
+  /** @internal */
+  _addReaderIfReading(): void {
+    if (!this.isReading()) return;
+    this._loop._addReader(this._sockFd, this.#readHandle);
+  }
+
+  /** @internal */
+  _readReady(): void {
+    if (this._connLost) return;
+    const buf = Buffer.allocUnsafe(MAX_READ);
+    const n = ops().recvfrom(this._sockFd, buf, this.#addrOut);
+    if (n < 0) {
+      if (n === -constants().EAGAIN || n === -constants().EINTR) return;
+      const exc = socketError(n, 'recvfrom');
+      try {
+        (this._protocol as DatagramProtocol).errorReceived(exc);
+      } catch (e) {
+        this._fatalError(e, 'Fatal read error on datagram transport');
+      }
+      return;
+    }
+    const addr = (this.#addrOut.length === 1 ? this.#addrOut[0] : this.#addrOut.slice()) as SockAddr;
+    try {
+      (this._protocol as DatagramProtocol).datagramReceived(Buffer.from(buf.subarray(0, n)), addr);
+    } catch (exc) {
+      this._fatalError(exc, 'Fatal error: protocol.datagram_received() call failed.');
+    }
+  }
+
+  override getWriteBufferSize(): number {
+    return this._bufferSize;
+  }
+
+  /**
+   * Sends one datagram to `addr`, or to the connected peer.
+   * @throws RangeError when `addr` differs from the connected address.
+   */
+  sendto(data: Uint8Array | string, addr?: SockAddr): void {
+    const bytes = toBytes(data);
+    if (this._address !== undefined && addr !== undefined && formatAddress(addr) !== formatAddress(this._address)) {
+      throw new RangeError(`Invalid address: must be undefined or ${formatAddress(this._address)}`);
+    }
+    if (this._connLost) {
+      if (this._connLost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES) logger.warning('socket.send() raised exception.');
+      this._connLost++;
+      return;
+    }
+    const target = this._address === undefined ? addr : undefined;
+    if (this.#dgBuffer.length === 0) {
+      const n = target === undefined ? ops().send(this._sockFd, bytes, 0, bytes.length) : ops().sendto(this._sockFd, bytes, target);
+      if (n >= 0) return;
+      if (n !== -constants().EAGAIN && n !== -constants().EINTR) {
+        const exc = socketError(n, 'sendto', target);
+        // ECONNREFUSED from an earlier ICMP error: the protocol hears of it.
+        if (n === -constants().ECONNREFUSED) {
+          (this._protocol as DatagramProtocol).errorReceived(exc);
+          return;
+        }
+        this._fatalError(exc, 'Fatal write error on datagram transport');
+        return;
+      }
+      this._loop._addWriter(this._sockFd, this.#writeHandle);
+    }
+    this.#dgBuffer.push([Buffer.from(bytes), target]);
+    this._bufferSize += bytes.length + 8;
+    this._maybePauseProtocol();
+  }
+
+  /** @internal */
+  _sendtoReady(): void {
+    while (this.#dgBuffer.length > 0) {
+      const [data, addr] = this.#dgBuffer[0];
+      const n = addr === undefined ? ops().send(this._sockFd, data, 0, data.length) : ops().sendto(this._sockFd, data, addr);
+      if (n < 0) {
+        if (n === -constants().EAGAIN || n === -constants().EINTR) return;
+        this.#dgBuffer.shift();
+        this._bufferSize -= data.length + 8;
+        const exc = socketError(n, 'sendto', addr);
+        if (n === -constants().ECONNREFUSED) {
+          (this._protocol as DatagramProtocol).errorReceived(exc);
+          continue;
+        }
+        this._fatalError(exc, 'Fatal write error on datagram transport');
+        return;
+      }
+      this.#dgBuffer.shift();
+      this._bufferSize -= data.length + 8;
+    }
+    this._maybeResumeProtocol();
+    this._loop._removeWriter(this._sockFd);
+    if (this._closing) this._callConnectionLost(undefined);
+  }
+
+  // Datagram transports have no stream half-close.
+  write(): void {
+    throw new RuntimeError('Use sendto() on a datagram transport');
+  }
+  writeEof(): void {
+    throw new RuntimeError('Datagram transports do not support writeEof()');
+  }
+  canWriteEof(): boolean {
+    return false;
+  }
+}
