@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -92,14 +92,17 @@ function cmakeJs(outDir, extra) {
   ], { env });
 }
 
-if (args.has('--asan')) {
-  // Addon + core test binary with ASan/UBSan, in build-cmake/asan/. Run Node
-  // with LD_PRELOAD of libasan (see README "Sanitizers").
-  cmakeJs('build-cmake/asan', ['--CDAIO_SANITIZE=ON']);
-} else if (args.has('--core-test')) {
-  cmakeJs('build-cmake', ['-T', 'aionode_core_test']);
-} else if (args.has('--if-needed') && upToDate()) {
-  // nothing to do
-} else {
-  nodeGyp(args.has('--debug'));
+// Run only as a script: prebuild.mjs imports nodeDir() from here.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  if (args.has('--asan')) {
+    // Addon + core test binary with ASan/UBSan, in build-cmake/asan/. Run Node
+    // with LD_PRELOAD of libasan (see README "Sanitizers").
+    cmakeJs('build-cmake/asan', ['--CDAIO_SANITIZE=ON']);
+  } else if (args.has('--core-test')) {
+    cmakeJs('build-cmake', ['-T', 'aionode_core_test']);
+  } else if (args.has('--if-needed') && upToDate()) {
+    // nothing to do
+  } else {
+    nodeGyp(args.has('--debug'));
+  }
 }

@@ -4,7 +4,7 @@
  * process open; a running one always does).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -49,6 +49,20 @@ describe('loader', () => {
     } finally {
       if (prev === undefined) delete process.env.AIONODE_NATIVE;
       else process.env.AIONODE_NATIVE = prev;
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  it('falls back to prebuilds/<platform>-<arch>/ when there is no build', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'aionode-root-'));
+    const pre = path.join(dir, 'prebuilds', `${process.platform}-${process.arch}`);
+    mkdirSync(pre, { recursive: true });
+    copyFileSync(path.join(root, 'build', 'Release', 'aionode.node'), path.join(pre, 'aionode.glibc.node'));
+    try {
+      expect(candidatePaths(dir)).toContain(path.join(pre, 'aionode.glibc.node'));
+      const b = loadBinding(dir);
+      expect(b.availableSelectors().split(',')).toEqual(availableBackends());
+    } finally {
       rmSync(dir, { recursive: true });
     }
   });
