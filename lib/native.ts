@@ -73,7 +73,117 @@ export interface NativeBinding {
   /** write(2) from `buf`: bytes written, or -EAGAIN (negative) when full. */
   write(fd: number, buf: Uint8Array): number;
   close(fd: number): void;
+
+  // ---- sockets (native/socket_wrap.cc) ----
+  // Data-path calls (connect, accept, recv, send, writev, recvfrom, recvmsg,
+  // sendto, sendfile) RETURN a negative errno for every OS error, -EAGAIN
+  // included. Setup calls (socket, bind, listen, shutdown, close,
+  // getsockname, getpeername, getsockopt, setsockopt) THROW Node-shaped
+  // system errors (`code`, `errno`, `syscall`; bind/listen add `address` and
+  // `port`, message `bind EADDRINUSE 127.0.0.1:8080`). Bad arguments throw
+  // TypeError / RangeError naming the argument.
+  //
+  // Addresses: AF_INET `[host, port]`, AF_INET6 `[host, port, flowinfo,
+  // scopeId]`, AF_UNIX a path string (leading '\0': Linux abstract
+  // namespace; '' unnamed). Hosts are numeric only (no DNS; IPv6 may carry
+  // `%scope`). As an argument the family is read from the shape: a string is
+  // AF_UNIX, a 3-4 element array AF_INET6, a 2-element array AF_INET6 when
+  // the host contains ':', else AF_INET. Address-out arrays are reused: their
+  // elements and length are overwritten ([path] for AF_UNIX, [] when the
+  // kernel reports no address).
+
+  /** socket(2), non-blocking and close-on-exec: the fd. */
+  socket(family: number, type: number, protocol?: number): number;
+  bind(fd: number, addr: NativeSocketAddress): void;
+  listen(fd: number, backlog: number): void;
+  /** 0 when connected at once, -EINPROGRESS (wait for writability, then read SO_ERROR), or -errno. */
+  connect(fd: number, addr: NativeSocketAddress): number;
+  /** accept4(2) NONBLOCK | CLOEXEC: the new fd or -errno (-EAGAIN, -ECONNABORTED, -EMFILE, ...); fills `addrOut` with the peer. */
+  accept(fd: number, addrOut?: unknown[]): number;
+  /** Bytes read into buf[offset, offset + length), 0 at EOF, or -errno. */
+  recv(fd: number, buf: Uint8Array, offset?: number, length?: number): number;
+  /** Bytes sent from buf[offset, offset + length), or -errno (MSG_NOSIGNAL: -EPIPE, never SIGPIPE). */
+  send(fd: number, buf: Uint8Array, offset?: number, length?: number): number;
+  /** Gathering send of up to IOV_MAX (1024) buffers per call: bytes sent or -errno. */
+  writev(fd: number, bufs: readonly Uint8Array[]): number;
+  /** One datagram into buf (truncated to fit): bytes or -errno; `addrOut` gets the sender. */
+  recvfrom(fd: number, buf: Uint8Array, addrOut: unknown[] | null): number;
+  /** Scatter read into up to IOV_MAX buffers: bytes, 0 at EOF, or -errno. */
+  recvmsg(fd: number, bufs: readonly Uint8Array[]): number;
+  /** Bytes sent or -errno (-ENAMETOOLONG for a unix path that does not fit). */
+  sendto(fd: number, buf: Uint8Array, addr: NativeSocketAddress): number;
+  /** how: SHUT_RD, SHUT_WR or SHUT_RDWR. */
+  shutdown(fd: number, how: number): void;
+  /** The local address; '' for an unnamed unix socket. */
+  getsockname(fd: number): NativeSocketAddress;
+  getpeername(fd: number): NativeSocketAddress;
+  /** An int option. SO_LINGER is one int: seconds when on, -1 when off. */
+  getsockopt(fd: number, level: number, option: number): number;
+  /** An int option (booleans as 1 / 0). SO_LINGER: seconds >= 0 turns it on, -1 off. */
+  setsockopt(fd: number, level: number, option: number, value: number | boolean): void;
+  /** sendfile(2) from inFd at `offset` (the caller advances it): bytes, 0 at end of file, or -errno; -ENOSYS off Linux. */
+  sendfile(outFd: number, inFd: number, offset: number, count: number): number;
+  /** Socket constants and positive errno values of this platform (frozen). */
+  constants: NativeSocketConstants;
+
   abiVersion: number;
+}
+
+/** A socket address as the addon takes and returns it (see NativeBinding). */
+export type NativeSocketAddress =
+  | [host: string, port: number]
+  | [host: string, port: number, flowinfo: number, scopeId: number]
+  | string;
+
+/** The addon's `constants`: this platform's values (SO_REUSEPORT may be missing). */
+export interface NativeSocketConstants {
+  readonly AF_UNSPEC: number;
+  readonly AF_INET: number;
+  readonly AF_INET6: number;
+  readonly AF_UNIX: number;
+  readonly SOCK_STREAM: number;
+  readonly SOCK_DGRAM: number;
+  readonly SOL_SOCKET: number;
+  readonly SO_REUSEADDR: number;
+  readonly SO_REUSEPORT?: number;
+  readonly SO_KEEPALIVE: number;
+  readonly SO_ERROR: number;
+  readonly SO_RCVBUF: number;
+  readonly SO_SNDBUF: number;
+  readonly SO_BROADCAST: number;
+  readonly SO_LINGER: number;
+  readonly SO_TYPE: number;
+  readonly SOMAXCONN: number;
+  readonly IPPROTO_IP: number;
+  readonly IPPROTO_TCP: number;
+  readonly IPPROTO_UDP: number;
+  readonly TCP_NODELAY: number;
+  readonly IPPROTO_IPV6: number;
+  readonly IPV6_V6ONLY: number;
+  readonly SHUT_RD: number;
+  readonly SHUT_WR: number;
+  readonly SHUT_RDWR: number;
+  readonly EAGAIN: number;
+  readonly EWOULDBLOCK: number;
+  readonly EINPROGRESS: number;
+  readonly EALREADY: number;
+  readonly EISCONN: number;
+  readonly EINTR: number;
+  readonly ECONNRESET: number;
+  readonly ECONNABORTED: number;
+  readonly EPIPE: number;
+  readonly ECONNREFUSED: number;
+  readonly ENOTCONN: number;
+  readonly EBADF: number;
+  readonly EMFILE: number;
+  readonly ENFILE: number;
+  readonly ENOBUFS: number;
+  readonly ENOMEM: number;
+  readonly EMSGSIZE: number;
+  readonly ETIMEDOUT: number;
+  readonly ENAMETOOLONG: number;
+  readonly ENOSYS: number;
+  readonly EINVAL: number;
 }
 
 /** Where the loader looks, first hit wins. Exported for the error test. */

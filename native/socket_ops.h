@@ -1,26 +1,151 @@
-// Non-blocking socket calls: each returns a value or -errno and never
-// throws. EAGAIN is an ordinary return, not an error. Every fd created here
-// is non-blocking and close-on-exec. (The networking issue grows this file:
-// socket, bind, listen, accept4, connect, sendmsg/recvmsg, ...)
+// Non-blocking socket calls (POSIX; socket_ops_unix.cc).
+//
+// The contract, for every function here:
+// - Returns a value (0, a byte count or an fd) or -errno, and never throws.
+//   EAGAIN is an ordinary return, not an error: callers wait for readiness.
+// - EINTR is retried inside (connect(2) excepted: see Connect).
+// - Every fd created here is non-blocking and close-on-exec (F16).
+// - Sends never raise SIGPIPE: MSG_NOSIGNAL on Linux, SO_NOSIGPIPE set at
+//   socket()/accept() where MSG_NOSIGNAL does not exist (F4). A write to a
+//   closed peer returns -EPIPE (or -ECONNRESET).
+// - No name resolution: addresses are numeric text only (inet_pton); DNS is
+//   the caller's business (node:dns, off the loop thread).
+// - No state, no allocation: every function is safe from any thread for
+//   distinct fds, as the syscalls underneath are.
 #ifndef AIONODE_SOCKET_OPS_H_
 #define AIONODE_SOCKET_OPS_H_
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include <cstddef>
 #include <cstdint>
 
 namespace aionode {
 
+// A socket address and its length, as the kernel takes and returns them.
+struct SockAddr {
+  sockaddr_storage storage;
+  socklen_t len = 0;
+  const sockaddr* get() const {
+    return reinterpret_cast<const sockaddr*>(&storage);
+  }
+  sockaddr* get() { return reinterpret_cast<sockaddr*>(&storage); }
+  int family() const { return len > 0 ? storage.ss_family : AF_UNSPEC; }
+};
+
+// A socket address in text form (FormatAddress).
+struct AddressText {
+  static constexpr size_t kMax = 128;  // >= INET6_ADDRSTRLEN, sun_path
+  int family = AF_UNSPEC;  // AF_INET, AF_INET6, AF_UNIX; AF_UNSPEC: none
+  // AF_INET / AF_INET6: the numeric host, NUL-terminated, without "%scope".
+  // AF_UNIX: the path bytes (may start with '\0': Linux abstract namespace;
+  // empty for an unnamed socket), also NUL-terminated for convenience.
+  char host[kMax] = {0};
+  size_t host_len = 0;
+  int port = 0;             // AF_INET / AF_INET6
+  uint32_t flowinfo = 0;    // AF_INET6
+  uint32_t scope_id = 0;    // AF_INET6
+};
+
+// ---- pairs and plain fds (work on pipes too) --------------------------------
+
 // socketpair(2) of `type` (SOCK_STREAM or SOCK_DGRAM) in AF_UNIX.
 // Returns 0 and fills fds, or -errno.
 int SocketPair(int type, int fds[2]);
 
-// read(2) / write(2), retrying EINTR. Returns the byte count or -errno
-// (-EAGAIN when nothing can be transferred now).
+// read(2) / write(2). Returns the byte count or -errno (-EAGAIN when
+// nothing can be transferred now). FdWrite may raise SIGPIPE on a pipe;
+// use Send/Writev for sockets.
 int64_t FdRead(int fd, void* buf, size_t len);
 int64_t FdWrite(int fd, const void* buf, size_t len);
 
 // close(2). Returns 0 or -errno. EINTR counts as closed (Linux semantics).
 int FdClose(int fd);
+
+// ---- sockets ----------------------------------------------------------------
+
+// socket(2) of family AF_INET, AF_INET6 or AF_UNIX (else -EAFNOSUPPORT) and
+// type SOCK_STREAM or SOCK_DGRAM (else -EINVAL). Returns the fd or -errno.
+int Socket(int family, int type, int protocol);
+
+// bind(2) / listen(2). Return 0 or -errno.
+int Bind(int fd, const SockAddr& addr);
+int Listen(int fd, int backlog);
+
+// accept4(2) with NONBLOCK | CLOEXEC. Returns the new fd or -errno
+// (-EAGAIN: nothing pending; -ECONNABORTED: try again; -EMFILE/-ENFILE:
+// out of fds, F3). `out` / `len` receive the peer address; both may be null.
+int Accept4(int fd, sockaddr_storage* out, socklen_t* len);
+
+// connect(2). Returns 0 (connected), -EINPROGRESS (a normal value: wait for
+// writability, then read SO_ERROR) or -errno. An EINTR is reported as
+// -EINPROGRESS: the connection carries on asynchronously and a retry would
+// only say EALREADY.
+int Connect(int fd, const SockAddr& addr);
+
+// recv(2) / recvfrom(2) / recvmsg(2). Return the byte count (0 at EOF on a
+// stream), or -errno (-EAGAIN when nothing is there). RecvFrom fills `from`
+// (may be null; len 0 when the socket reports no address, e.g. TCP).
+// RecvMsg scatters into `iovcnt` buffers (at most IOV_MAX are used) and
+// falls back to readv(2) on a non-socket.
+int64_t Recv(int fd, void* buf, size_t len, int flags);
+int64_t RecvFrom(int fd, void* buf, size_t len, int flags, SockAddr* from);
+int64_t RecvMsg(int fd, const struct iovec* iov, int iovcnt, int flags);
+
+// send(2) / sendto(2), MSG_NOSIGNAL added. Return the byte count or -errno.
+int64_t Send(int fd, const void* buf, size_t len, int flags);
+int64_t SendTo(int fd, const void* buf, size_t len, int flags,
+               const SockAddr& to);
+
+// Gathering write: sendmsg(2) with MSG_NOSIGNAL, writev(2) on a non-socket
+// (a pipe whose reader is gone raises SIGPIPE there; Node ignores it).
+// At most IOV_MAX buffers go in one call (a partial write, as the kernel may
+// do anyway). Returns the byte count or -errno; 0 buffers -> 0.
+int64_t Writev(int fd, const struct iovec* iov, int iovcnt);
+
+// shutdown(2): how is SHUT_RD, SHUT_WR or SHUT_RDWR. Returns 0 or -errno.
+int Shutdown(int fd, int how);
+
+// getsockname(2) / getpeername(2) into `out`. Return 0 or -errno.
+int GetSockName(int fd, SockAddr* out);
+int GetPeerName(int fd, SockAddr* out);
+
+// getsockopt(2) / setsockopt(2) of an int option. Return 0 or -errno.
+// SO_LINGER is mapped to one int: value >= 0 means {on, value seconds},
+// a negative value means off (GetSockOptInt reports -1 when off).
+int GetSockOptInt(int fd, int level, int opt, int* value);
+int SetSockOptInt(int fd, int level, int opt, int value);
+
+// sendfile(2) (Linux) from `in_fd` at *offset, advancing *offset by the
+// count sent. count is clamped to 0x7ffff000 (the kernel's limit). Returns
+// the byte count, 0 at end of file, or -errno; -ENOSYS on other systems.
+// sendfile(2) takes no MSG_NOSIGNAL: a closed peer raises SIGPIPE unless it
+// is ignored (Node ignores it at startup; a standalone caller must too).
+int64_t SendFile(int out_fd, int in_fd, off_t* offset, size_t count);
+
+// ---- addresses --------------------------------------------------------------
+
+// A numeric host and a port as sockaddr_in / sockaddr_in6. `family` is
+// AF_INET, AF_INET6 or AF_UNSPEC (pick by the text: a ':' means IPv6).
+// IPv6 text may carry "%scope" (an interface name or number), which must
+// agree with a non-zero scope_id. flowinfo / scope_id must be 0 for IPv4.
+// Returns 0, or -EINVAL for a non-numeric host (no DNS), a port outside
+// 0..65535 or a family mismatch; -ENXIO for an unknown interface name.
+int MakeInetAddress(int family, const char* host, int port, uint32_t flowinfo,
+                    uint32_t scope_id, SockAddr* out);
+
+// An AF_UNIX address from `len` path bytes. A leading '\0' names the Linux
+// abstract namespace (no terminator is added); an empty path is an unnamed
+// address (bind: Linux autobind). Returns 0, or -ENAMETOOLONG when the path
+// does not fit sun_path (a filesystem path needs room for its NUL).
+int MakeUnixAddress(const char* path, size_t len, SockAddr* out);
+
+// Text form of an address (family, host, port / path). Returns 0, or
+// -EAFNOSUPPORT for another family. A length too short for a family gives
+// AF_UNSPEC (no address, e.g. recvfrom on TCP).
+int FormatAddress(const SockAddr& addr, AddressText* out);
 
 }  // namespace aionode
 

@@ -1,9 +1,39 @@
-// JS functions over socket_ops: argument checks and errors only.
+// JS functions over socket_ops: argument checks, value conversion and errors
+// only; every syscall lives in socket_ops_unix.cc.
+//
+// Two error conventions (see lib/native.ts for the typed surface):
+// - Data-path calls (connect, accept, recv, send, writev, recvfrom, recvmsg,
+//   sendto, sendfile) RETURN -errno for every OS error, EAGAIN included:
+//   errors there are frequent and the JS transport builds its own.
+// - Setup calls (socket, bind, listen, shutdown, close, getsockname,
+//   getpeername, getsockopt, setsockopt) THROW Node-shaped system errors
+//   (code, errno, syscall; bind/listen add address and port).
+// Bad arguments throw TypeError (wrong type) or RangeError (a number out of
+// range), naming the argument.
+//
+// Addresses: AF_INET [host, port]; AF_INET6 [host, port, flowinfo, scopeId];
+// AF_UNIX a path string (a leading '\0' is the Linux abstract namespace).
+// As an argument the family is read from the shape alone, no syscall: a
+// string is AF_UNIX; a 3- or 4-element array is AF_INET6; a 2-element array
+// is AF_INET6 when the host contains ':', else AF_INET. Hosts are numeric
+// (no DNS); IPv6 hosts may carry "%scope".
+//
+// Hot paths (recv, send, writev, recvfrom, recvmsg, sendto) use the C API
+// directly: one napi call per argument, no JS objects created except the
+// returned number and, for recvfrom, the address strings.
 #include <napi.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 
 #include <cerrno>
+#include <climits>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
 
 #include "errors.h"
 #include "socket_ops.h"
@@ -12,23 +42,311 @@ namespace aionode {
 
 namespace {
 
-int RequireFd(const Napi::CallbackInfo& info, size_t i) {
-  Napi::Value v = info[i];
-  if (!v.IsNumber()) ThrowArgType(info.Env(), "fd", "a non-negative integer", v);
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0) || d != std::trunc(d) || d > INT32_MAX) {
-    ThrowArgType(info.Env(), "fd", "a non-negative integer", v);
+#if defined(IOV_MAX)
+constexpr size_t kIovMax = IOV_MAX;
+#else
+constexpr size_t kIovMax = 1024;
+#endif
+
+// ---- argument checks ------------------------------------------------------------
+
+std::string NumberText(double d) {
+  char buf[32];
+  if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) < 1e17) {
+    std::snprintf(buf, sizeof(buf), "%.0f", d);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%g", d);
   }
-  return static_cast<int>(d);
+  return buf;
 }
 
-Napi::Uint8Array RequireBytes(const Napi::CallbackInfo& info, size_t i) {
-  if (!info[i].IsTypedArray() ||
-      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    ThrowArgType(info.Env(), "buffer", "a Uint8Array or Buffer", info[i]);
-  }
-  return info[i].As<Napi::Uint8Array>();
+[[noreturn]] void ThrowRange(Napi::Env env, const std::string& name,
+                             const char* expected, double got) {
+  throw Napi::RangeError::New(env, "Expected \"" + name + "\" to be " +
+                                       expected + ", got " + NumberText(got));
 }
+
+// An integer in [min, max]: TypeError when not a number, RangeError when
+// fractional or out of range.
+double RequireInteger(napi_env env, napi_value v, const char* name,
+                      double min, double max, const char* expected) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) {
+    ThrowArgType(Napi::Env(env), name, expected, Napi::Value(env, v));
+  }
+  if (!(d >= min && d <= max) || d != std::trunc(d)) {
+    ThrowRange(Napi::Env(env), name, expected, d);
+  }
+  return d;
+}
+
+int RequireFd(const Napi::CallbackInfo& info, size_t i,
+              const char* name = "fd") {
+  return static_cast<int>(RequireInteger(info.Env(), info[i], name, 0,
+                                         INT32_MAX,
+                                         "a non-negative integer"));
+}
+
+int RequireInt32(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  return static_cast<int>(RequireInteger(info.Env(), info[i], name, INT32_MIN,
+                                         INT32_MAX, "a 32-bit integer"));
+}
+
+bool IsNullish(napi_env env, napi_value v) {
+  napi_valuetype t;
+  return napi_typeof(env, v, &t) == napi_ok &&
+         (t == napi_undefined || t == napi_null);
+}
+
+struct Bytes {
+  uint8_t* data;
+  size_t len;
+};
+
+// A Uint8Array (or Buffer) argument: one napi call.
+Bytes RequireBytes(napi_env env, napi_value v, const char* name) {
+  napi_typedarray_type type;
+  size_t len = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, &len, &data, nullptr,
+                               nullptr) != napi_ok ||
+      type != napi_uint8_array) {
+    ThrowArgType(Napi::Env(env), name, "a Uint8Array or Buffer",
+                 Napi::Value(env, v));
+  }
+  return Bytes{static_cast<uint8_t*>(data), len};
+}
+
+// buf, offset?, length? at info[i..i+2] -> the selected window.
+Bytes RequireWindow(const Napi::CallbackInfo& info, size_t i) {
+  napi_env env = info.Env();
+  Bytes b = RequireBytes(env, info[i], "buffer");
+  size_t offset = 0;
+  if (info.Length() > i + 1 && !IsNullish(env, info[i + 1])) {
+    offset = static_cast<size_t>(
+        RequireInteger(env, info[i + 1], "offset", 0,
+                       static_cast<double>(b.len),
+                       "an integer from 0 to the buffer's length"));
+  }
+  size_t length = b.len - offset;
+  if (info.Length() > i + 2 && !IsNullish(env, info[i + 2])) {
+    length = static_cast<size_t>(RequireInteger(
+        env, info[i + 2], "length", 0, static_cast<double>(b.len - offset),
+        "an integer from 0 to the bytes after offset"));
+  }
+  return Bytes{b.data + offset, length};
+}
+
+// bufs: Uint8Array[] -> iov (at most kIovMax entries used). Returns the count.
+int RequireIovecs(napi_env env, napi_value v, struct iovec* iov) {
+  bool is_array = false;
+  uint32_t n = 0;
+  if (napi_is_array(env, v, &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, v, &n) != napi_ok) {
+    ThrowArgType(Napi::Env(env), "buffers", "an array of Uint8Array",
+                 Napi::Value(env, v));
+  }
+  if (n > kIovMax) n = kIovMax;
+  for (uint32_t k = 0; k < n; ++k) {
+    napi_value el;
+    if (napi_get_element(env, v, k, &el) != napi_ok) {
+      throw Napi::Error::New(Napi::Env(env));  // a pending exception (getter)
+    }
+    napi_typedarray_type type;
+    size_t len = 0;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env, el, &type, &len, &data, nullptr,
+                                 nullptr) != napi_ok ||
+        type != napi_uint8_array) {
+      std::string name = "buffers[" + std::to_string(k) + "]";
+      ThrowArgType(Napi::Env(env), name.c_str(), "a Uint8Array or Buffer",
+                   Napi::Value(env, el));
+    }
+    iov[k].iov_base = data;
+    iov[k].iov_len = len;
+  }
+  return static_cast<int>(n);
+}
+
+// ---- addresses ------------------------------------------------------------------
+
+[[noreturn]] void ThrowAddrShape(Napi::Env env, const char* name,
+                                 const Napi::Value& got) {
+  ThrowArgType(env, name,
+               "[host, port], [host, port, flowinfo, scopeId] or a unix "
+               "path string",
+               got);
+}
+
+// Reads a JS address into `out`. Returns 0, or -ENAMETOOLONG for a unix path
+// that does not fit (an OS-style error the caller reports in its own way).
+// Throws TypeError / RangeError for a wrong shape, a non-numeric host or a
+// port out of range.
+int ReadAddress(napi_env env, napi_value v, const char* name, SockAddr* out) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (t == napi_string) {
+    char path[sizeof(sockaddr_un::sun_path) + 2];
+    size_t len = 0;
+    napi_get_value_string_utf8(env, v, nullptr, 0, &len);
+    if (len > sizeof(sockaddr_un::sun_path)) {
+      out->len = 0;
+      return -ENAMETOOLONG;
+    }
+    napi_get_value_string_utf8(env, v, path, sizeof(path), &len);
+    return MakeUnixAddress(path, len, out);
+  }
+  bool is_array = false;
+  uint32_t n = 0;
+  napi_is_array(env, v, &is_array);
+  if (!is_array || napi_get_array_length(env, v, &n) != napi_ok || n < 2 ||
+      n > 4) {
+    ThrowAddrShape(Napi::Env(env), name, Napi::Value(env, v));
+  }
+  napi_value el[4];
+  for (uint32_t k = 0; k < n; ++k) {
+    if (napi_get_element(env, v, k, &el[k]) != napi_ok) {
+      throw Napi::Error::New(Napi::Env(env));
+    }
+  }
+  // Longest numeric text: IPv6 (45) + '%' + interface name or index.
+  char host[INET6_ADDRSTRLEN + 1 + 32];
+  size_t host_len = 0;
+  std::string field = std::string(name) + "[0]";
+  if (napi_get_value_string_utf8(env, el[0], host, sizeof(host), &host_len) !=
+      napi_ok) {
+    ThrowArgType(Napi::Env(env), field.c_str(), "a host string",
+                 Napi::Value(env, el[0]));
+  }
+  field[field.size() - 2] = '1';
+  int port = static_cast<int>(RequireInteger(env, el[1], field.c_str(), 0,
+                                             65535, "a port from 0 to 65535"));
+  uint32_t flowinfo = 0;
+  uint32_t scope_id = 0;
+  if (n > 2) {
+    field[field.size() - 2] = '2';
+    flowinfo = static_cast<uint32_t>(RequireInteger(
+        env, el[2], field.c_str(), 0, UINT32_MAX, "a 32-bit unsigned integer"));
+  }
+  if (n > 3) {
+    field[field.size() - 2] = '3';
+    scope_id = static_cast<uint32_t>(RequireInteger(
+        env, el[3], field.c_str(), 0, UINT32_MAX, "a 32-bit unsigned integer"));
+  }
+  // Too long for the buffer (truncated) or an embedded NUL: not numeric.
+  int rc = -EINVAL;
+  if (host_len + 1 < sizeof(host) && std::strlen(host) == host_len) {
+    rc = MakeInetAddress(n > 2 ? AF_INET6 : AF_UNSPEC, host, port, flowinfo,
+                         scope_id, out);
+  }
+  if (rc < 0) {
+    std::string msg = std::string("Expected \"") + name + "[0]\" to be a " +
+                      (n > 2 ? "numeric IPv6 address" : "numeric IP address") +
+                      (rc == -ENXIO ? " with a known interface as scope"
+                                    : " (no name resolution)") +
+                      ", got \"" +
+                      Napi::Value(env, el[0]).As<Napi::String>().Utf8Value() +
+                      "\"";
+    throw Napi::TypeError::New(Napi::Env(env), msg);
+  }
+  return 0;
+}
+
+// "127.0.0.1:8080", "::1:8080" (Node's style), or the unix path.
+std::string Describe(const AddressText& t) {
+  if (t.family == AF_UNIX) return std::string(t.host, t.host_len);
+  if (t.family == AF_UNSPEC) return std::string();
+  return std::string(t.host) + ":" + std::to_string(t.port);
+}
+
+Napi::Value ToJsAddress(Napi::Env env, const AddressText& t) {
+  switch (t.family) {
+    case AF_INET: {
+      Napi::Array a = Napi::Array::New(env, 2);
+      a.Set(0u, Napi::String::New(env, t.host, t.host_len));
+      a.Set(1u, Napi::Number::New(env, t.port));
+      return a;
+    }
+    case AF_INET6: {
+      Napi::Array a = Napi::Array::New(env, 4);
+      a.Set(0u, Napi::String::New(env, t.host, t.host_len));
+      a.Set(1u, Napi::Number::New(env, t.port));
+      a.Set(2u, Napi::Number::New(env, t.flowinfo));
+      a.Set(3u, Napi::Number::New(env, t.scope_id));
+      return a;
+    }
+    case AF_UNIX:
+      return Napi::String::New(env, t.host, t.host_len);
+    default:
+      return env.Null();
+  }
+}
+
+// Writes the address into the caller's array: [host, port] (AF_INET),
+// [host, port, flowinfo, scopeId] (AF_INET6), [path] (AF_UNIX), [] (none);
+// its length is set to match.
+void FillAddress(napi_env env, napi_value arr, const SockAddr& addr) {
+  AddressText t;
+  FormatAddress(addr, &t);
+  napi_value v;
+  uint32_t n = 0;
+  if (t.family == AF_INET || t.family == AF_INET6 || t.family == AF_UNIX) {
+    napi_create_string_utf8(env, t.host, t.host_len, &v);
+    napi_set_element(env, arr, n++, v);
+  }
+  if (t.family == AF_INET || t.family == AF_INET6) {
+    napi_create_int32(env, t.port, &v);
+    napi_set_element(env, arr, n++, v);
+  }
+  if (t.family == AF_INET6) {
+    napi_create_uint32(env, t.flowinfo, &v);
+    napi_set_element(env, arr, n++, v);
+    napi_create_uint32(env, t.scope_id, &v);
+    napi_set_element(env, arr, n++, v);
+  }
+  uint32_t had = 0;
+  napi_get_array_length(env, arr, &had);
+  if (had != n) {  // steady state (same family every call): nothing to do
+    napi_value len;
+    napi_create_uint32(env, n, &len);
+    napi_set_named_property(env, arr, "length", len);
+  }
+}
+
+napi_value RequireAddrOut(const Napi::CallbackInfo& info, size_t i) {
+  napi_env env = info.Env();
+  napi_value v = info[i];
+  bool is_array = false;
+  napi_is_array(env, v, &is_array);
+  if (!is_array) ThrowArgType(info.Env(), "addrOut", "an array", info[i]);
+  return v;
+}
+
+// Throws the setup error for `syscall` with the address in the message and
+// as `address` / `port` properties, as Node's net errors have them.
+[[noreturn]] void ThrowAt(Napi::Env env, int rc, const char* syscall,
+                          const AddressText& t) {
+  Napi::Error err = MakeOsError(env, rc, syscall, Describe(t));
+  if (t.family == AF_INET || t.family == AF_INET6 || t.family == AF_UNIX) {
+    err.Value().Set("address", Napi::String::New(env, t.host, t.host_len));
+  }
+  if (t.family == AF_INET || t.family == AF_INET6) {
+    err.Value().Set("port", Napi::Number::New(env, t.port));
+  }
+  throw err;
+}
+
+inline Napi::Value Num(napi_env env, int64_t n) {
+  napi_value v;
+  if (n >= INT32_MIN && n <= INT32_MAX) {
+    napi_create_int32(env, static_cast<int32_t>(n), &v);
+  } else {
+    napi_create_double(env, static_cast<double>(n), &v);
+  }
+  return Napi::Value(env, v);
+}
+
+// ---- original four: socketpair / read / write / close ------------------------------
 
 // socketpair(type = 'stream' | 'dgram') -> [fd, fd]
 Napi::Value SocketPairJs(const Napi::CallbackInfo& info) {
@@ -53,21 +371,21 @@ Napi::Value SocketPairJs(const Napi::CallbackInfo& info) {
 // read(fd, buf) -> bytes read (0 at EOF), or -EAGAIN; throws other errors.
 Napi::Value ReadJs(const Napi::CallbackInfo& info) {
   int fd = RequireFd(info, 0);
-  Napi::Uint8Array buf = RequireBytes(info, 1);
-  int64_t n = FdRead(fd, buf.Data(), buf.ByteLength());
-  if (n == -EAGAIN || n == -EWOULDBLOCK) return Napi::Number::New(info.Env(), -EAGAIN);
+  Bytes buf = RequireBytes(info.Env(), info[1], "buffer");
+  int64_t n = FdRead(fd, buf.data, buf.len);
+  if (n == -EAGAIN || n == -EWOULDBLOCK) return Num(info.Env(), -EAGAIN);
   ThrowIfError(info.Env(), static_cast<int>(n < 0 ? n : 0), "read");
-  return Napi::Number::New(info.Env(), static_cast<double>(n));
+  return Num(info.Env(), n);
 }
 
 // write(fd, buf) -> bytes written, or -EAGAIN; throws other errors.
 Napi::Value WriteJs(const Napi::CallbackInfo& info) {
   int fd = RequireFd(info, 0);
-  Napi::Uint8Array buf = RequireBytes(info, 1);
-  int64_t n = FdWrite(fd, buf.Data(), buf.ByteLength());
-  if (n == -EAGAIN || n == -EWOULDBLOCK) return Napi::Number::New(info.Env(), -EAGAIN);
+  Bytes buf = RequireBytes(info.Env(), info[1], "buffer");
+  int64_t n = FdWrite(fd, buf.data, buf.len);
+  if (n == -EAGAIN || n == -EWOULDBLOCK) return Num(info.Env(), -EAGAIN);
   ThrowIfError(info.Env(), static_cast<int>(n < 0 ? n : 0), "write");
-  return Napi::Number::New(info.Env(), static_cast<double>(n));
+  return Num(info.Env(), n);
 }
 
 Napi::Value CloseJs(const Napi::CallbackInfo& info) {
@@ -76,13 +394,302 @@ Napi::Value CloseJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---- setup calls: throw --------------------------------------------------------------
+
+// socket(family, type, protocol = 0) -> fd
+Napi::Value SocketJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int family = RequireInt32(info, 0, "family");
+  int type = RequireInt32(info, 1, "type");
+  int protocol = 0;
+  if (info.Length() > 2 && !IsNullish(env, info[2])) {
+    protocol = RequireInt32(info, 2, "protocol");
+  }
+  if (family != AF_INET && family != AF_INET6 && family != AF_UNIX) {
+    ThrowRange(env, "family", "AF_INET, AF_INET6 or AF_UNIX", family);
+  }
+  if (type != SOCK_STREAM && type != SOCK_DGRAM) {
+    ThrowRange(env, "type", "SOCK_STREAM or SOCK_DGRAM", type);
+  }
+  return Num(env, ThrowIfError(env, Socket(family, type, protocol), "socket"));
+}
+
+// bind(fd, addr)
+Napi::Value BindJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(info, 0);
+  SockAddr addr;
+  int rc = ReadAddress(env, info[1], "addr", &addr);
+  if (rc == 0) rc = Bind(fd, addr);
+  if (rc < 0) {
+    AddressText t;
+    if (addr.len > 0) {
+      FormatAddress(addr, &t);
+    } else {  // the path did not fit: report it as given
+      std::string p = info[1].As<Napi::String>().Utf8Value();
+      t.family = AF_UNIX;
+      t.host_len = p.size() < AddressText::kMax - 1 ? p.size()
+                                                     : AddressText::kMax - 1;
+      std::memcpy(t.host, p.data(), t.host_len);
+    }
+    ThrowAt(env, rc, "bind", t);
+  }
+  return env.Undefined();
+}
+
+// listen(fd, backlog)
+Napi::Value ListenJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(info, 0);
+  int backlog = static_cast<int>(RequireInteger(
+      env, info[1], "backlog", 0, INT32_MAX, "a non-negative integer"));
+  int rc = Listen(fd, backlog);
+  if (rc < 0) {
+    SockAddr addr;
+    AddressText t;
+    if (GetSockName(fd, &addr) == 0) FormatAddress(addr, &t);
+    ThrowAt(env, rc, "listen", t);
+  }
+  return env.Undefined();
+}
+
+// shutdown(fd, how)
+Napi::Value ShutdownJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(info, 0);
+  int how = RequireInt32(info, 1, "how");
+  if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
+    ThrowRange(env, "how", "SHUT_RD, SHUT_WR or SHUT_RDWR", how);
+  }
+  ThrowIfError(env, Shutdown(fd, how), "shutdown");
+  return env.Undefined();
+}
+
+Napi::Value GetSockNameJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(info, 0);
+  SockAddr addr;
+  ThrowIfError(env, GetSockName(fd, &addr), "getsockname");
+  AddressText t;
+  ThrowIfError(env, FormatAddress(addr, &t), "getsockname");
+  return ToJsAddress(env, t);
+}
+
+Napi::Value GetPeerNameJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(info, 0);
+  SockAddr addr;
+  ThrowIfError(env, GetPeerName(fd, &addr), "getpeername");
+  AddressText t;
+  ThrowIfError(env, FormatAddress(addr, &t), "getpeername");
+  return ToJsAddress(env, t);
+}
+
+// getsockopt(fd, level, opt) -> int
+Napi::Value GetSockOptJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(info, 0);
+  int level = RequireInt32(info, 1, "level");
+  int opt = RequireInt32(info, 2, "option");
+  int value = 0;
+  ThrowIfError(env, GetSockOptInt(fd, level, opt, &value), "getsockopt");
+  return Num(env, value);
+}
+
+// setsockopt(fd, level, opt, value: int | boolean)
+Napi::Value SetSockOptJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(info, 0);
+  int level = RequireInt32(info, 1, "level");
+  int opt = RequireInt32(info, 2, "option");
+  int value;
+  if (info[3].IsBoolean()) {
+    value = info[3].As<Napi::Boolean>().Value() ? 1 : 0;
+  } else {
+    value = RequireInt32(info, 3, "value");
+  }
+  ThrowIfError(env, SetSockOptInt(fd, level, opt, value), "setsockopt");
+  return env.Undefined();
+}
+
+// ---- data path: -errno is a return value ------------------------------------------------
+
+// connect(fd, addr) -> 0 | -EINPROGRESS | -errno
+Napi::Value ConnectJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(info, 0);
+  SockAddr addr;
+  int rc = ReadAddress(env, info[1], "addr", &addr);
+  if (rc == 0) rc = Connect(fd, addr);
+  return Num(env, rc);
+}
+
+// accept(fd, addrOut?) -> fd | -errno; fills addrOut with the peer address.
+Napi::Value AcceptJs(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  int fd = RequireFd(info, 0);
+  napi_value out = nullptr;
+  if (info.Length() > 1 && !IsNullish(env, info[1])) {
+    out = RequireAddrOut(info, 1);
+  }
+  SockAddr addr;
+  int c = Accept4(fd, &addr.storage, &addr.len);
+  if (c >= 0 && out != nullptr) FillAddress(env, out, addr);
+  return Num(env, c);
+}
+
+// recv(fd, buf, offset?, length?) -> n | 0 at EOF | -errno
+Napi::Value RecvJs(const Napi::CallbackInfo& info) {
+  int fd = RequireFd(info, 0);
+  Bytes b = RequireWindow(info, 1);
+  return Num(info.Env(), Recv(fd, b.data, b.len, 0));
+}
+
+// send(fd, buf, offset?, length?) -> n | -errno
+Napi::Value SendJs(const Napi::CallbackInfo& info) {
+  int fd = RequireFd(info, 0);
+  Bytes b = RequireWindow(info, 1);
+  return Num(info.Env(), Send(fd, b.data, b.len, 0));
+}
+
+// writev(fd, bufs) -> n | -errno
+Napi::Value WritevJs(const Napi::CallbackInfo& info) {
+  int fd = RequireFd(info, 0);
+  struct iovec iov[kIovMax];
+  int n = RequireIovecs(info.Env(), info[1], iov);
+  return Num(info.Env(), Writev(fd, iov, n));
+}
+
+// recvmsg(fd, bufs) -> n | -errno
+Napi::Value RecvMsgJs(const Napi::CallbackInfo& info) {
+  int fd = RequireFd(info, 0);
+  struct iovec iov[kIovMax];
+  int n = RequireIovecs(info.Env(), info[1], iov);
+  return Num(info.Env(), RecvMsg(fd, iov, n, 0));
+}
+
+// recvfrom(fd, buf, addrOut) -> n | -errno; addrOut gets the sender.
+Napi::Value RecvFromJs(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  int fd = RequireFd(info, 0);
+  Bytes b = RequireBytes(env, info[1], "buffer");
+  napi_value out = nullptr;
+  if (!IsNullish(env, info[2])) out = RequireAddrOut(info, 2);
+  SockAddr from;
+  int64_t n = RecvFrom(fd, b.data, b.len, 0, &from);
+  if (n >= 0 && out != nullptr) FillAddress(env, out, from);
+  return Num(env, n);
+}
+
+// sendto(fd, buf, addr) -> n | -errno
+Napi::Value SendToJs(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  int fd = RequireFd(info, 0);
+  Bytes b = RequireBytes(env, info[1], "buffer");
+  SockAddr to;
+  int rc = ReadAddress(env, info[2], "addr", &to);
+  if (rc < 0) return Num(env, rc);
+  return Num(env, SendTo(fd, b.data, b.len, 0, to));
+}
+
+// sendfile(outFd, inFd, offset, count) -> n | -errno
+Napi::Value SendFileJs(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  int out_fd = RequireFd(info, 0, "outFd");
+  int in_fd = RequireFd(info, 1, "inFd");
+  double off = RequireInteger(env, info[2], "offset", 0, 9007199254740991.0,
+                              "a non-negative safe integer");
+  double count = RequireInteger(env, info[3], "count", 0, 9007199254740991.0,
+                                "a non-negative safe integer");
+  off_t offset = static_cast<off_t>(off);
+  return Num(env, SendFile(out_fd, in_fd, &offset, static_cast<size_t>(count)));
+}
+
+// ---- constants ------------------------------------------------------------------
+
+Napi::Object Constants(Napi::Env env) {
+  Napi::Object c = Napi::Object::New(env);
+  auto set = [&](const char* name, int v) { c.Set(name, Napi::Number::New(env, v)); };
+  set("AF_UNSPEC", AF_UNSPEC);
+  set("AF_INET", AF_INET);
+  set("AF_INET6", AF_INET6);
+  set("AF_UNIX", AF_UNIX);
+  set("SOCK_STREAM", SOCK_STREAM);
+  set("SOCK_DGRAM", SOCK_DGRAM);
+  set("SOL_SOCKET", SOL_SOCKET);
+  set("SO_REUSEADDR", SO_REUSEADDR);
+#if defined(SO_REUSEPORT)
+  set("SO_REUSEPORT", SO_REUSEPORT);
+#endif
+  set("SO_KEEPALIVE", SO_KEEPALIVE);
+  set("SO_ERROR", SO_ERROR);
+  set("SO_RCVBUF", SO_RCVBUF);
+  set("SO_SNDBUF", SO_SNDBUF);
+  set("SO_BROADCAST", SO_BROADCAST);
+  set("SO_LINGER", SO_LINGER);
+  set("SO_TYPE", SO_TYPE);
+  set("SOMAXCONN", SOMAXCONN);
+  set("IPPROTO_TCP", IPPROTO_TCP);
+  set("IPPROTO_UDP", IPPROTO_UDP);
+  set("TCP_NODELAY", TCP_NODELAY);
+  set("IPPROTO_IP", IPPROTO_IP);
+  set("IPPROTO_IPV6", IPPROTO_IPV6);
+  set("IPV6_V6ONLY", IPV6_V6ONLY);
+  set("SHUT_RD", SHUT_RD);
+  set("SHUT_WR", SHUT_WR);
+  set("SHUT_RDWR", SHUT_RDWR);
+  // errno values (positive; data-path calls return them negated)
+  set("EAGAIN", EAGAIN);
+  set("EWOULDBLOCK", EWOULDBLOCK);
+  set("EINPROGRESS", EINPROGRESS);
+  set("EALREADY", EALREADY);
+  set("EISCONN", EISCONN);
+  set("EINTR", EINTR);
+  set("ECONNRESET", ECONNRESET);
+  set("ECONNABORTED", ECONNABORTED);
+  set("EPIPE", EPIPE);
+  set("ECONNREFUSED", ECONNREFUSED);
+  set("ENOTCONN", ENOTCONN);
+  set("EBADF", EBADF);
+  set("EMFILE", EMFILE);
+  set("ENFILE", ENFILE);
+  set("ENOBUFS", ENOBUFS);
+  set("ENOMEM", ENOMEM);
+  set("EMSGSIZE", EMSGSIZE);
+  set("ETIMEDOUT", ETIMEDOUT);
+  set("ENAMETOOLONG", ENAMETOOLONG);
+  set("ENOSYS", ENOSYS);
+  set("EINVAL", EINVAL);
+  c.Freeze();
+  return c;
+}
+
 }  // namespace
 
 void InitSocketOps(Napi::Env env, Napi::Object exports) {
-  exports.Set("socketpair", Napi::Function::New<SocketPairJs>(env, "socketpair"));
-  exports.Set("read", Napi::Function::New<ReadJs>(env, "read"));
-  exports.Set("write", Napi::Function::New<WriteJs>(env, "write"));
-  exports.Set("close", Napi::Function::New<CloseJs>(env, "close"));
+  auto fn = [&](const char* name, Napi::Function f) { exports.Set(name, f); };
+  fn("socketpair", Napi::Function::New<SocketPairJs>(env, "socketpair"));
+  fn("read", Napi::Function::New<ReadJs>(env, "read"));
+  fn("write", Napi::Function::New<WriteJs>(env, "write"));
+  fn("close", Napi::Function::New<CloseJs>(env, "close"));
+  fn("socket", Napi::Function::New<SocketJs>(env, "socket"));
+  fn("bind", Napi::Function::New<BindJs>(env, "bind"));
+  fn("listen", Napi::Function::New<ListenJs>(env, "listen"));
+  fn("shutdown", Napi::Function::New<ShutdownJs>(env, "shutdown"));
+  fn("getsockname", Napi::Function::New<GetSockNameJs>(env, "getsockname"));
+  fn("getpeername", Napi::Function::New<GetPeerNameJs>(env, "getpeername"));
+  fn("getsockopt", Napi::Function::New<GetSockOptJs>(env, "getsockopt"));
+  fn("setsockopt", Napi::Function::New<SetSockOptJs>(env, "setsockopt"));
+  fn("connect", Napi::Function::New<ConnectJs>(env, "connect"));
+  fn("accept", Napi::Function::New<AcceptJs>(env, "accept"));
+  fn("recv", Napi::Function::New<RecvJs>(env, "recv"));
+  fn("send", Napi::Function::New<SendJs>(env, "send"));
+  fn("writev", Napi::Function::New<WritevJs>(env, "writev"));
+  fn("recvmsg", Napi::Function::New<RecvMsgJs>(env, "recvmsg"));
+  fn("recvfrom", Napi::Function::New<RecvFromJs>(env, "recvfrom"));
+  fn("sendto", Napi::Function::New<SendToJs>(env, "sendto"));
+  fn("sendfile", Napi::Function::New<SendFileJs>(env, "sendfile"));
+  exports.Set("constants", Constants(env));
 }
 
 }  // namespace aionode

@@ -39,6 +39,8 @@
 #include "../timer_heap.h"
 
 namespace aionode {
+void RunSocketTests(void (*run)(const std::string&, const std::function<void()>&),
+                    void (*fail)(const std::string&));  // socket_test.cc
 namespace {
 
 // ---- harness ---------------------------------------------------------------
@@ -885,6 +887,7 @@ int main() {
   Run("timer heap: Clear", TestHeapClear);
   Run("timer heap: randomized vs model", TestHeapRandomized);
   Run("timer fd: arm, fire, disarm, drain", TestTimerFd);
+  RunSocketTests(Run, Fail);
   std::printf("# %.0f ms\n", static_cast<double>(MonotonicNs() - start) / 1e6);
   std::printf("core: %d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
