@@ -233,8 +233,20 @@ export function _setRunningLoop(loop: AbstractEventLoop | null): void {
  * @throws RuntimeError "no running event loop" when none runs.
  */
 export function getRunningLoop(): AbstractEventLoop {
-  if (runningLoop === null) throw new RuntimeError('no running event loop');
-  return runningLoop;
+  if (runningLoop !== null) return runningLoop;
+  // An async-function task resumed by a microtask after its loop stopped
+  // (its first step ran in the loop's last pass) still belongs to that loop:
+  // in asyncio it would simply be suspended until the loop runs again.
+  const taskLoop = taskLoopHook?.() ?? null;
+  if (taskLoop !== null && !taskLoop.isClosed()) return taskLoop;
+  throw new RuntimeError('no running event loop');
+}
+
+let taskLoopHook: (() => AbstractEventLoop | null) | null = null;
+
+/** @internal tasks.ts tells which loop the current async-function task belongs to. */
+export function _setTaskLoopHook(hook: () => AbstractEventLoop | null): void {
+  taskLoopHook = hook;
 }
 
 /**

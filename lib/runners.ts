@@ -7,7 +7,7 @@
 import { _getRunningLoop, newEventLoop, setEventLoop, type AbstractEventLoop, type CallbackContext } from './events.js';
 import { CancelledError, RuntimeError, describeArg } from './exceptions.js';
 import type { BaseEventLoop } from './base-events.js';
-import type { AwaitableLike, AwaitedOf } from './coroutines.js';
+import { isGenerator, isThenable, type AwaitableLike, type AwaitedOf } from './coroutines.js';
 import { allTasks, gather, type Task } from './tasks.js';
 import { KeyboardInterrupt } from './taskgroups.js';
 
@@ -82,6 +82,9 @@ export class Runner {
    */
   async run<A extends AwaitableLike<any>>(coro: A, options: { context?: CallbackContext } = {}): Promise<AwaitedOf<A>> {
     if (_getRunningLoop() !== null) throw new RuntimeError('Runner.run() cannot be called from a running event loop');
+    if (!isGenerator(coro) && typeof coro !== 'function' && !isThenable(coro)) {
+      throw new TypeError('An asyncio.Future, a coroutine or an awaitable is required');
+    }
     this.#lazyInit();
     const loop = this.#loop!;
     const task = loop.createTask(coro, { context: options.context });
@@ -96,7 +99,9 @@ export class Runner {
     try {
       return await loop.runUntilComplete(task);
     } catch (exc) {
-      if (exc instanceof CancelledError && this.#interruptCount > 0 && task.uncancel() === 0) {
+      // A task from a custom factory may lack uncancel() (gh-95097).
+      const uncancel = (task as { uncancel?: () => number }).uncancel;
+      if (exc instanceof CancelledError && this.#interruptCount > 0 && typeof uncancel === 'function' && uncancel.call(task) === 0) {
         throw new KeyboardInterrupt();
       }
       throw exc;

@@ -14,6 +14,7 @@ import { inspect } from 'node:util';
 import {
   getEventLoop,
   getRunningLoop,
+  _setTaskLoopHook,
   type AbstractEventLoop,
   type CallbackContext,
   type TimerHandle,
@@ -62,6 +63,7 @@ function taskStorage(): AsyncLocalStorage<Task<unknown>> {
   if (als === null) {
     als = new AsyncLocalStorage<Task<unknown>>();
     _setThenHook(onFutureThen);
+    _setTaskLoopHook(() => als!.getStore()?._loop ?? null);
   }
   return als;
 }
@@ -186,8 +188,12 @@ export class Task<T = unknown> extends Future<T> {
     try {
       // An eager step runs inside the creator's call; keep the creator's
       // AsyncLocalStorage task out of it.
-      if (als !== null) als.exit(() => this.#stepRunAndHandleResult(NO_EXC));
-      else this.#stepRunAndHandleResult(NO_EXC);
+      const step = (): void => {
+        if (als !== null) als.exit(() => this.#stepRunAndHandleResult(NO_EXC));
+        else this.#stepRunAndHandleResult(NO_EXC);
+      };
+      if (this._context !== undefined) this._context(step);
+      else step();
     } finally {
       loop._currentTask = prev;
     }

@@ -127,9 +127,12 @@ export class Timeout implements AsyncContextManager<Timeout> {
   }
 
   toString(): string {
-    const info = [this.#state as string];
-    if (this.#state === State.ENTERED) info.push(`when=${this.#when === null ? 'None' : this.#when.toFixed(3)}`);
-    return `<Timeout [${info.join(' ')}]>`;
+    let info = '';
+    if (this.#state === State.ENTERED) {
+      // Python's round(when, 3): at most 3 decimals, no trailing zeros.
+      info = ` when=${this.#when === null ? 'None' : String(Math.round(this.#when * 1000) / 1000)}`;
+    }
+    return `<Timeout [${this.#state}]${info}>`;
   }
 
   [inspect.custom](): string {
