@@ -61,6 +61,17 @@ export {
 export { Timeout, timeout, timeoutAt } from './timeouts.js';
 export { TaskGroup, KeyboardInterrupt } from './taskgroups.js';
 export { run, Runner, type RunnerOptions } from './runners.js';
+export { Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier } from './locks.js';
+export {
+  Queue,
+  PriorityQueue,
+  LifoQueue,
+  QueueEmpty,
+  QueueFull,
+  QueueShutDown,
+  type PriorityQueueOptions,
+  type QueueStorage,
+} from './queues.js';
 export {
   BaseSelector,
   DefaultSelector,

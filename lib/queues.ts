@@ -20,7 +20,15 @@ function named(err: Error, name: string, ctor: Function): void {
   Error.captureStackTrace?.(err, ctor);
 }
 
-/** getNowait() was called on an empty Queue. */
+/**
+ * getNowait() was called on an empty Queue.
+ * @example
+ * try {
+ *   queue.getNowait();
+ * } catch (e) {
+ *   if (!(e instanceof QueueEmpty)) throw e;
+ * }
+ */
 export class QueueEmpty extends Error {
   constructor(message?: string, options?: ErrorOptions) {
     super(message, options);
@@ -28,7 +36,16 @@ export class QueueEmpty extends Error {
   }
 }
 
-/** putNowait() was called on a full Queue. */
+/**
+ * putNowait() was called on a full Queue.
+ * @example
+ * try {
+ *   queue.putNowait(item);
+ * } catch (e) {
+ *   if (!(e instanceof QueueFull)) throw e;
+ *   dropped++;
+ * }
+ */
 export class QueueFull extends Error {
   constructor(message?: string, options?: ErrorOptions) {
     super(message, options);
@@ -36,7 +53,20 @@ export class QueueFull extends Error {
   }
 }
 
-/** A put or a get on a Queue that was shut down (a get once it is empty). */
+/**
+ * A put or a get on a Queue that was shut down (a get once it is empty).
+ * @example
+ * for (;;) {
+ *   let item;
+ *   try {
+ *     item = await queue.get();
+ *   } catch (e) {
+ *     if (e instanceof QueueShutDown) break; // shut down and drained
+ *     throw e;
+ *   }
+ *   handle(item);
+ * }
+ */
 export class QueueShutDown extends Error {
   constructor(message?: string, options?: ErrorOptions) {
     super(message, options);
@@ -44,7 +74,23 @@ export class QueueShutDown extends Error {
   }
 }
 
-/** The storage a Queue subclass keeps its items in. */
+/**
+ * The storage a Queue subclass keeps its items in (`_queue`), created by
+ * its `_init()`; `_put()` and `_get()` store and remove items.
+ * @example
+ * class RandomQueue<T> extends Queue<T> {
+ *   declare _queue: T[];
+ *   protected override _init(): void {
+ *     this._queue = [];
+ *   }
+ *   protected override _put(item: T): void {
+ *     this._queue.push(item);
+ *   }
+ *   protected override _get(): T {
+ *     return this._queue.splice(Math.floor(Math.random() * this._queue.length), 1)[0];
+ *   }
+ * }
+ */
 export interface QueueStorage<T> extends Iterable<T> {
   readonly length: number;
 }
@@ -162,7 +208,10 @@ export class Queue<T> extends _LoopBoundMixin implements AsyncIterable<T> {
   /** @internal The state part of toString(), asyncio's `_format`. */
   _format(): string {
     let result = `maxsize=${this._maxsize}`;
-    if (this._queue.length > 0) result += ` _queue=${inspect([...this._queue], { depth: 1, breakLength: Infinity })}`;
+    if (this._queue.length > 0) {
+      const items = [...this._queue].map((item) => inspect(item, { depth: 1, breakLength: Infinity }));
+      result += ` _queue=[${items.join(', ')}]`;
+    }
     if (this._getters.length > 0) result += ` _getters[${this._getters.length}]`;
     if (this._putters.length > 0) result += ` _putters[${this._putters.length}]`;
     if (this._unfinishedTasks) result += ` tasks=${this._unfinishedTasks}`;
@@ -394,7 +443,11 @@ export class Queue<T> extends _LoopBoundMixin implements AsyncIterable<T> {
   }
 }
 
-/** Options of a PriorityQueue. */
+/**
+ * Options of a PriorityQueue.
+ * @example
+ * const jobs = new PriorityQueue<Job>(0, { comparator: (a, b) => a.deadline - b.deadline });
+ */
 export interface PriorityQueueOptions<T> {
   /**
    * Orders items: negative when `a` comes out first. By default items

@@ -123,6 +123,11 @@ export class Task<T = unknown> extends Future<T> {
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
       throw new TypeError(describeArg('signal', 'an AbortSignal', options.signal));
     }
+    if (!isGenerator(coro) && !isFuture(coro) && isThenable(coro) && typeof (coro as unknown as Iterable<unknown>)[Symbol.iterator] === 'function') {
+      // One of our waits (lock.acquire(), queue.get(), sleep(), ...): run
+      // its generator inside the task, so cancelling the task cancels it.
+      coro = (coro as unknown as Iterable<unknown>)[Symbol.iterator]() as unknown as AwaitableLike<T>;
+    }
     if (isGenerator(coro)) this._kind = Kind.Generator;
     else if (typeof coro === 'function') this._kind = Kind.AsyncFunction;
     else if (isThenable(coro)) this._kind = Kind.Foreign;
@@ -1109,23 +1114,26 @@ async function drive<T>(gen: Coroutine<T>): Promise<T> {
   let r = gen.next();
   while (!r.done) {
     const waitOn = r.value;
-    if (waitOn === undefined) {
-      try {
-        await new Sleep0(undefined);
-      } catch (exc) {
-        r = gen.throw(exc);
-        continue;
-      }
-      r = gen.next();
-    } else {
-      // The Future's own iterator reads its outcome on the next step.
-      try {
-        await waitOn;
-      } catch {
-        // read by the iterator below
-      }
-      r = gen.next();
+    let failed = false;
+    let exc: unknown;
+    try {
+      await (waitOn === undefined ? new Sleep0(undefined) : waitOn);
+    } catch (e) {
+      failed = true;
+      exc = e;
     }
+    // A cancel() that came after the wait was woken but before we resumed
+    // found nothing to cancel: throw it in here, at the resumption point,
+    // exactly where a generator task's next step would (asyncio's
+    // _must_cancel), so e.g. a woken lock waiter hands the lock on.
+    const task = als?.getStore();
+    if (task !== undefined && task._mustCancel && !task.done()) {
+      task._mustCancel = false;
+      r = gen.throw(task._makeCancelledError());
+      continue;
+    }
+    // A Future's own iterator reads its outcome; a bare yield gets the error thrown in.
+    r = failed && waitOn === undefined ? gen.throw(exc) : gen.next();
   }
   return r.value;
 }
