@@ -929,7 +929,14 @@ function* createConnectionTransport<P extends BaseProtocol>(
   serverSide: boolean,
   o: { sslHandshakeTimeout?: number; sslShutdownTimeout?: number },
 ): Coroutine<[Transport, P]> {
-  const protocol = protocolFactory();
+  let protocol: P;
+  try {
+    protocol = protocolFactory();
+  } catch (exc) {
+    // Python closes the socket when it is collected; ours must be closed here.
+    sock.close();
+    throw exc;
+  }
   const waiter = loop.createFuture<void>();
   let transport: Transport;
   try {
@@ -1108,7 +1115,13 @@ function* createDatagramEndpointGen<P extends DatagramProtocol>(loop: BaseEventL
       throw exc;
     }
   }
-  const protocol = protocolFactory();
+  let protocol: P;
+  try {
+    protocol = protocolFactory();
+  } catch (exc) {
+    sock.close();
+    throw exc;
+  }
   const waiter = loop.createFuture<void>();
   const transport = loop._makeDatagramTransport(sock, protocol, remote, waiter);
   try {

@@ -251,25 +251,9 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
   // callback, so nothing of a cancelled call runs later.
 
   #sockOp<T>(sock: Socket, which: 0 | 1, attempt: () => T | typeof AGAIN): Future<T> {
-    const fut = this.createFuture<T>();
-    const fd = sock.fileno();
+    const fd = liveFd(sock);
     this.#ensureFdNoTransport(fd);
-    const tryOnce = (): void => {
-      if (fut.done()) return;
-      let r: T | typeof AGAIN;
-      try {
-        r = attempt();
-      } catch (exc) {
-        if (which === 0) this._removeReader(fd);
-        else this._removeWriter(fd);
-        fut.setException(exc);
-        return;
-      }
-      if (r === AGAIN) return; // wait for readiness again
-      if (which === 0) this._removeReader(fd);
-      else this._removeWriter(fd);
-      fut.setResult(r);
-    };
+    const fut = this.createFuture<T>();
     // Try at once (the data may already be there), then on readiness.
     let first: T | typeof AGAIN;
     try {
@@ -282,15 +266,29 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
       fut.setResult(first);
       return fut;
     }
-    if (which === 0) this._addReader(fd, tryOnce);
-    else this._addWriter(fd, tryOnce);
-    fut.addDoneCallback((f) => {
-      if (f.cancelled()) {
-        if (which === 0) this._removeReader(fd);
-        else this._removeWriter(fd);
+    const tryOnce = (): void => {
+      if (fut.done()) return;
+      let r: T | typeof AGAIN;
+      try {
+        r = attempt();
+      } catch (exc) {
+        fut.setException(exc);
+        return;
       }
-    });
+      if (r !== AGAIN) fut.setResult(r);
+    };
+    const handle = which === 0 ? this._addReader(fd, tryOnce) : this._addWriter(fd, tryOnce);
+    // Remove our reader/writer only if it is still ours: a later sock* call
+    // on the same fd may have replaced it (asyncio's _sock_read_done).
+    fut.addDoneCallback(() => this.#removeIfOurs(fd, which, handle));
     return fut;
+  }
+
+  #removeIfOurs(fd: number, which: 0 | 1, handle: Handle): void {
+    const key = this._selector.getMap().get(fd) as SelectorKey<RW> | undefined;
+    if (key === undefined || key.data[which] !== handle) return;
+    if (which === 0) this._removeReader(fd);
+    else this._removeWriter(fd);
   }
 
   /** Receives up to `nbytes` (EOF: an empty Buffer). */
@@ -361,7 +359,7 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
    * getaddrinfo). Node's message shape: `connect ECONNREFUSED 127.0.0.1:8080`.
    */
   sockConnect(sock: Socket, address: SockAddr): Future<void> {
-    const fd = sock.fileno();
+    const fd = liveFd(sock);
     this.#ensureFdNoTransport(fd);
     const fut = this.createFuture<void>();
     const rc = ops().connect(fd, address);
@@ -374,16 +372,20 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
       return fut;
     }
     // Writable means connected, or failed: SO_ERROR tells which.
-    this._addWriter(fd, () => {
+    const handle = this._addWriter(fd, () => {
       if (fut.done()) return;
-      this._removeWriter(fd);
-      const err = sock.getsockopt(constants().SOL_SOCKET, constants().SO_ERROR);
+      let err: number;
+      try {
+        err = sock.getsockopt(constants().SOL_SOCKET, constants().SO_ERROR);
+      } catch (exc) {
+        // Closed behind our back: the Future gets the error (EBADF).
+        fut.setException(exc);
+        return;
+      }
       if (err !== 0) fut.setException(socketError(-err, 'connect', address));
       else fut.setResult(undefined);
     });
-    fut.addDoneCallback((f) => {
-      if (f.cancelled()) this._removeWriter(fd);
-    });
+    fut.addDoneCallback(() => this.#removeIfOurs(fd, 1, handle));
     return fut;
   }
 
@@ -418,7 +420,7 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
   #acceptConnection(protocolFactory: () => BaseProtocol, sock: Socket, server: Server, backlog: number, sslWrap?: SslWrap): void {
     // Accept up to `backlog` connections per readiness, as asyncio does,
     // so a burst of clients costs one wakeup.
-    for (let i = 0; i < backlog; i++) {
+    for (let i = 0, n = Math.max(1, backlog); i < n; i++) {
       const fd = ops().accept(sock.fileno());
       if (fd === -constants().EAGAIN || fd === -constants().EINTR || fd === -constants().ECONNABORTED) return;
       if (fd < 0) {
@@ -509,6 +511,14 @@ function toBytes(data: unknown, what = 'data'): Uint8Array {
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   throw new TypeError(`${what} argument must be a bytes-like object, not ${data === null ? 'null' : typeof data === 'object' ? (data as object).constructor?.name ?? 'object' : typeof data}`);
+}
+
+/** The fd of an open Socket. @throws OSError EBADF for a closed one, as Python's socket calls do. */
+function liveFd(sock: Socket): number {
+  if (!(sock instanceof Socket)) throw new TypeError(describeArg('sock', 'an aionode Socket', sock));
+  const fd = sock.fileno();
+  if (fd < 0) throw socketError(-constants().EBADF, 'socket');
+  return fd;
 }
 
 /** The transport behind selector-based stream and datagram connections (asyncio's _SelectorTransport). */
@@ -697,7 +707,13 @@ export class SelectorSocketTransport extends SelectorTransport {
   /** @internal */
   _addReaderIfReading(): void {
     if (!this.isReading()) return;
-    this._loop._addReader(this._sockFd, this.#readHandle);
+    try {
+      this._loop._addReader(this._sockFd, this.#readHandle);
+    } catch (exc) {
+      // E.g. an accepted fd over select's FD_SETSIZE: end this connection
+      // cleanly rather than leave it open and unwatched.
+      this._fatalError(exc, 'Fatal error: cannot watch the socket for reading');
+    }
   }
 
   /** @internal */
@@ -810,10 +826,11 @@ export class SelectorSocketTransport extends SelectorTransport {
   override writelines(list: Iterable<Uint8Array | string>): void {
     if (this._eof) throw new RuntimeError('Cannot call writelines() after write_eof()');
     if (this._emptyWaiter !== null) throw new RuntimeError('unable to writelines; sendfile is in progress');
+    // Convert everything first: a bad item must not leave half a list buffered.
+    const items = [...list].map((d) => toBytes(d));
     let added = 0;
     const wasEmpty = this._bufferSize === 0;
-    for (const data of list) {
-      const b = toBytes(data);
+    for (const b of items) {
       if (b.length === 0) continue;
       this._buffer.push(Buffer.from(b));
       this._bufferSize += b.length;
@@ -970,6 +987,14 @@ export class SelectorDatagramTransport extends SelectorTransport {
     return this._bufferSize;
   }
 
+  #errorReceived(exc: OSError): void {
+    try {
+      (this._protocol as DatagramProtocol).errorReceived(exc);
+    } catch (e) {
+      this._fatalError(e, 'Fatal error: protocol.error_received() call failed.');
+    }
+  }
+
   /**
    * Sends one datagram to `addr`, or to the connected peer.
    * @throws RangeError when `addr` differs from the connected address.
@@ -989,13 +1014,9 @@ export class SelectorDatagramTransport extends SelectorTransport {
       const n = target === undefined ? ops().send(this._sockFd, bytes, 0, bytes.length) : ops().sendto(this._sockFd, bytes, target);
       if (n >= 0) return;
       if (n !== -constants().EAGAIN && n !== -constants().EINTR) {
-        const exc = socketError(n, 'sendto', target);
-        // ECONNREFUSED from an earlier ICMP error: the protocol hears of it.
-        if (n === -constants().ECONNREFUSED) {
-          (this._protocol as DatagramProtocol).errorReceived(exc);
-          return;
-        }
-        this._fatalError(exc, 'Fatal write error on datagram transport');
+        // A failed datagram (EMSGSIZE, ECONNREFUSED from an earlier ICMP
+        // error, ...) is the protocol's to hear of; the endpoint stays open.
+        this.#errorReceived(socketError(n, 'sendto', target));
         return;
       }
       this._loop._addWriter(this._sockFd, this.#writeHandle);
@@ -1014,13 +1035,8 @@ export class SelectorDatagramTransport extends SelectorTransport {
         if (n === -constants().EAGAIN || n === -constants().EINTR) return;
         this.#dgBuffer.shift();
         this._bufferSize -= data.length + 8;
-        const exc = socketError(n, 'sendto', addr);
-        if (n === -constants().ECONNREFUSED) {
-          (this._protocol as DatagramProtocol).errorReceived(exc);
-          continue;
-        }
-        this._fatalError(exc, 'Fatal write error on datagram transport');
-        return;
+        this.#errorReceived(socketError(n, 'sendto', addr));
+        continue;
       }
       this.#dgBuffer.shift();
       this._bufferSize -= data.length + 8;
