@@ -61,6 +61,22 @@ export {
 export { Timeout, timeout, timeoutAt } from './timeouts.js';
 export { TaskGroup, KeyboardInterrupt } from './taskgroups.js';
 export { run, Runner, type RunnerOptions } from './runners.js';
+export {
+  StreamReader,
+  StreamWriter,
+  StreamReaderProtocol,
+  openConnection,
+  startServer,
+  openUnixConnection,
+  startUnixServer,
+  type StreamReaderOptions,
+  type StreamOptions,
+  type OpenConnectionOptions,
+  type StartServerOptions,
+  type StartUnixServerOptions,
+  type ClientConnectedCallback,
+  type Separator,
+} from './streams.js';
 export { Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier } from './locks.js';
 export {
   Queue,

@@ -230,6 +230,10 @@ export class FlowControlMixin extends Protocol {
     this._loop = options.loop ?? getEventLoop();
   }
 
+  override toString(): string {
+    return `<${this.constructor.name}${this._paused ? ' paused' : ''}>`;
+  }
+
   override pauseWriting(): void {
     if (this._paused) throw new RuntimeError('pauseWriting() called while already paused');
     this._paused = true;
@@ -398,9 +402,15 @@ function runClientConnected(loop: AbstractEventLoop, cb: ClientConnectedCallback
 
 // ---------------------------------------------------------------- writer
 
+/** What the finalizer of a dropped writer needs; startTls updates the transport. */
+interface WriterState {
+  transport: Transport;
+  loop: AbstractEventLoop;
+}
+
 // asyncio's StreamWriter.__del__: a writer dropped without close() closes
 // its transport and warns (ResourceWarning).
-const unclosedWriters = new FinalizationRegistry<{ transport: Transport; loop: AbstractEventLoop }>(({ transport, loop }) => {
+const unclosedWriters = new FinalizationRegistry<WriterState>(({ transport, loop }) => {
   try {
     if (transport.isClosing()) return;
     if (loop.isClosed()) {
@@ -428,6 +438,8 @@ export class StreamWriter {
   /** @internal */ _protocol: FlowControlMixin;
   /** @internal */ _reader: StreamReader | null;
   /** @internal */ _loop: AbstractEventLoop;
+  // Held by the finalization registry: it must not refer to the writer.
+  #state: WriterState;
 
   constructor(transport: Transport, protocol: FlowControlMixin, reader: StreamReader | null, loop: AbstractEventLoop) {
     // drain() expects that the reader has an exception() method.
@@ -438,7 +450,8 @@ export class StreamWriter {
     this._protocol = protocol;
     this._reader = reader;
     this._loop = loop;
-    unclosedWriters.register(this, { transport, loop });
+    this.#state = { transport, loop };
+    unclosedWriters.register(this, this.#state);
   }
 
   toString(): string {
@@ -558,6 +571,7 @@ export class StreamWriter {
       // Wait for protocol.connectionLost(): without this pass, drain()
       // would return at once, and code that calls `write(); await drain()`
       // in a loop would never see connectionLost, nor the error.
+      yield* sleep(0);
     }
     yield* this._protocol._drainHelper(signal);
   }
@@ -597,6 +611,7 @@ export class StreamWriter {
     _bindSignal(fut, signal);
     const newTransport = yield* fut;
     this._transport = newTransport;
+    this.#state.transport = newTransport;
     protocol._replaceWriter(this);
   }
 }
