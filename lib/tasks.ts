@@ -14,6 +14,7 @@ import { inspect } from 'node:util';
 import {
   getEventLoop,
   getRunningLoop,
+  _getRunningLoop,
   _setTaskLoopHook,
   type AbstractEventLoop,
   type CallbackContext,
@@ -23,6 +24,7 @@ import { CancelledError, InvalidStateError, RuntimeError, TimeoutError, describe
 import { Future, isFuture, _setThenHook, _setRejection } from './futures.js';
 import { isGenerator, isThenable, type AwaitableLike, type AwaitedOf, type Coroutine } from './coroutines.js';
 import { logger } from './log.js';
+import { Timeout } from './timeouts.js';
 
 /** Options of createTask / loop.createTask / TaskGroup.createTask. */
 export interface TaskOptions {
@@ -71,7 +73,14 @@ function taskStorage(): AsyncLocalStorage<Task<unknown>> {
 // Called by Future.then: an async-function task is awaiting `fut`.
 function onFutureThen(fut: Future<unknown>): void {
   const task = als!.getStore();
-  if (task !== undefined && task !== fut && !task.done()) task._setWaiter(fut);
+  if (task === undefined || task.done()) return;
+  // Throwing from then() rejects the await that called it: the same errors
+  // a generator task's step raises.
+  if (task === fut) throw new RuntimeError(`Task cannot await on itself: ${task.toString()}`);
+  if (fut.getLoop() !== task._loop) {
+    throw new RuntimeError(`Task ${task.toString()} got Future ${fut.toString()} attached to a different loop`);
+  }
+  task._setWaiter(fut);
 }
 
 // The task registry behind allTasks(). The loop holds tasks only weakly, as
@@ -89,7 +98,7 @@ function registerTask(task: Task<unknown>): void {
 
 /** @internal Moves the pending young tasks to weak references (the loop calls it). */
 export function _promoteTasks(): void {
-  for (const t of youngTasks) allTaskRefs.add(t._weakRef());
+  for (const t of youngTasks) allTaskRefs.add(typeof t._weakRef === 'function' ? t._weakRef() : new WeakRef(t));
   youngTasks.clear();
 }
 
@@ -124,9 +133,10 @@ export class Task<T = unknown> extends Future<T> {
       throw new TypeError(describeArg('signal', 'an AbortSignal', options.signal));
     }
     if (!isGenerator(coro) && !isFuture(coro) && isThenable(coro) && typeof (coro as unknown as Iterable<unknown>)[Symbol.iterator] === 'function') {
-      // One of our waits (lock.acquire(), queue.get(), sleep(), ...): run
-      // its generator inside the task, so cancelling the task cancels it.
-      coro = (coro as unknown as Iterable<unknown>)[Symbol.iterator]() as unknown as AwaitableLike<T>;
+      // One of our waits (lock.acquire(), queue.get(), sleep(), ...): run it
+      // as a generator inside the task, so cancelling the task cancels it.
+      // Delegating lazily keeps it from starting before the task does.
+      coro = delegate(coro as unknown as Iterable<Future<unknown> | undefined>) as unknown as AwaitableLike<T>;
     }
     if (isGenerator(coro)) this._kind = Kind.Generator;
     else if (typeof coro === 'function') this._kind = Kind.AsyncFunction;
@@ -215,7 +225,8 @@ export class Task<T = unknown> extends Future<T> {
   }
 
   #abortReason(): unknown {
-    return this.cancelled() ? new CancelledError(this._cancelMessage) : new RuntimeError(`${this.toString()} is done`);
+    if (this.cancelled()) return this._cancelledExc ?? new CancelledError(this._cancelMessage);
+    return new RuntimeError(`${this.toString()} is done`);
   }
 
   /**
@@ -312,6 +323,16 @@ export class Task<T = unknown> extends Future<T> {
     return this._numCancelsRequested;
   }
 
+  /** Tasks end by their coroutine only. @throws RuntimeError always. */
+  override setResult(_result: T): never {
+    throw new RuntimeError('Task does not support set_result operation');
+  }
+
+  /** Tasks end by their coroutine only. @throws RuntimeError always. */
+  override setException(_exception: unknown): never {
+    throw new RuntimeError('Task does not support set_exception operation');
+  }
+
   /** @internal An async-function task awaits `fut` (from Future.then). */
   _setWaiter(fut: Future<unknown>): void {
     this._futWaiter = fut;
@@ -398,7 +419,7 @@ export class Task<T = unknown> extends Future<T> {
       this._mustCancel = false;
       super.cancel(this._cancelMessage);
     } else {
-      super.setResult(value);
+      Future.prototype.setResult.call(this, value);
     }
   }
 
@@ -410,7 +431,7 @@ export class Task<T = unknown> extends Future<T> {
       this._cancelledExc = exc;
       super.cancel();
     } else {
-      super.setException(exc);
+      Future.prototype.setException.call(this, exc);
     }
   }
 
@@ -475,20 +496,26 @@ export class Task<T = unknown> extends Future<T> {
       });
       return;
     }
-    p.then(
-      (v) => {
-        if (!this.done()) this.#finish(v);
-      },
-      (e) => {
-        if (!this.done()) this.#fail(e);
-      },
-    );
+    const follow = (): void => {
+      p.then(
+        (v) => {
+          if (!this.done()) this.#finish(v);
+        },
+        (e) => {
+          if (!this.done()) this.#fail(e);
+        },
+      );
+    };
+    // A thenable's then() may await Futures: that waiting is this task's,
+    // not its creator's.
+    if (als !== null) als.run(this, follow);
+    else follow();
   }
 
   protected override _reprInfo(): string[] {
     const info = super._reprInfo();
-    if (this._mustCancel) info[0] = 'cancelling';
-    info.splice(1, 0, `name=${JSON.stringify(this.getName())}`);
+    if (this._numCancelsRequested > 0 && !this.done()) info[0] = 'cancelling';
+    info.splice(1, 0, `name='${this.getName().replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`);
     const coro = this._coro;
     const coroName =
       coro === null ? 'None' : typeof coro === 'function' ? `${coro.name || '<anonymous>'}()` : isGenerator(coro) ? '<generator>' : '<promise>';
@@ -496,6 +523,10 @@ export class Task<T = unknown> extends Future<T> {
     if (this._futWaiter !== null) info.push(`wait_for=${this._futWaiter.toString()}`);
     return info;
   }
+}
+
+function* delegate<T>(aw: Iterable<Future<unknown> | undefined>): Coroutine<T> {
+  return (yield* aw as Generator<Future<unknown> | undefined, T, unknown>) as T;
 }
 
 /** @internal asyncio's _enter_task. */
@@ -519,6 +550,12 @@ export function _leaveTask(loop: AbstractEventLoop, task: Task<unknown>): void {
 /** @internal asyncio's _register_task, for custom Task classes. */
 export function _registerTask(task: Task<unknown>): void {
   registerTask(task);
+}
+
+/** @internal asyncio's _unregister_task. */
+export function _unregisterTask(task: Task<unknown>): void {
+  if (youngTasks.delete(task)) return;
+  for (const ref of allTaskRefs) if (ref.deref() === task) allTaskRefs.delete(ref);
 }
 
 /**
@@ -840,9 +877,23 @@ export function shield<A extends AwaitableLike<any>>(aw: A): Future<AwaitedOf<A>
   };
   inner.addDoneCallback(innerDone);
   outer.addDoneCallback(() => {
-    if (!inner.done()) inner.removeDoneCallback(innerDone);
+    if (!inner.done()) {
+      inner.removeDoneCallback(innerDone);
+      // Nobody waits for it any more: report a later failure (3.14), once
+      // even when several cancelled shields cover the same inner Future.
+      inner.removeDoneCallback(logOnException);
+      inner.addDoneCallback(logOnException);
+    }
   });
   return outer;
+}
+
+function logOnException(fut: Future<unknown>): void {
+  if (fut.cancelled()) return;
+  const exc = fut.exception();
+  if (exc === undefined) return;
+  const name = (exc as Error)?.constructor?.name ?? 'Error';
+  fut.getLoop().callExceptionHandler({ message: `${name} exception in shielded future`, exception: exc, future: fut });
 }
 
 // ---------------------------------------------------------------- wait
@@ -872,7 +923,7 @@ export function wait<T>(
   }
   const loop = getRunningLoop();
   const fs = new Set<Future<T>>();
-  for (const aw of aws) fs.add(ensureFuture(aw, { loop }) as Future<T>);
+  for (const aw of new Set(aws)) fs.add(ensureFuture(aw, { loop }) as Future<T>);
   if (fs.size === 0) throw new RangeError('Set of Tasks/Futures is empty.');
   const outer = loop.createFuture<[Set<Future<T>>, Set<Future<T>>]>();
   let counter = fs.size;
@@ -921,58 +972,93 @@ function checkTimeout(timeout: unknown): number {
 /**
  * Waits for `aw` with a timeout in seconds (null: none). On timeout it
  * cancels `aw`, waits for the cancellation to finish, and rejects with
- * TimeoutError. Cancelling the caller cancels `aw`.
+ * TimeoutError. Cancelling the caller cancels `aw` and waits for it too.
+ * Runs as a task of its own (started at once), as asyncio's `wait_for`
+ * runs inside the caller's task.
  */
 export function waitFor<A extends AwaitableLike<any>>(
   aw: A,
   timeout: number | null | undefined,
   options: SignalOptions = {},
-): Future<AwaitedOf<A>> {
-  const inner = ensureFuture(aw);
-  const loop = inner.getLoop();
-  const outer = loop.createFuture<AwaitedOf<A>>();
-  let timedOut = false;
-  let handle: TimerHandle | null = null;
-  const onInner = (f: Future<AwaitedOf<A>>): void => {
-    handle?.cancel();
-    if (outer.done()) {
-      if (!f.cancelled()) f.exception(); // mark it retrieved
-      return;
-    }
-    if (f.cancelled()) {
-      if (timedOut) outer.setException(new TimeoutError(undefined, { cause: f._makeCancelledError() }));
-      else outer.cancel(f._cancelMessage);
-      return;
-    }
-    const exc = f.exception();
-    if (exc !== undefined) outer.setException(exc);
-    else outer.setResult(f.result());
-  };
-  const expire = (): void => {
-    timedOut = true;
-    // asyncio waits for the cancelled awaitable to finish before raising.
-    if (!inner.cancel()) onInner(inner);
-  };
-  if (timeout !== null && timeout !== undefined) {
-    checkTimeout(timeout);
-    if (timeout <= 0 && inner.done()) {
-      onInner(inner);
-      return outer;
-    }
-    if (timeout <= 0) expire();
-    else handle = loop.callLater(timeout, expire);
+): Task<AwaitedOf<A>> {
+  if (timeout !== null && timeout !== undefined) checkTimeout(timeout);
+  const t = timeout ?? null;
+  if (typeof aw === 'function') {
+    // Called inside waitFor's own (async-function) task: its awaits are that
+    // task's, so a timeout or a cancel reaches them, as in asyncio where
+    // wait_for awaits the coroutine inline.
+    const loop = getEventLoop() as AbstractEventLoop & { createTask: Function };
+    const fn = aw as () => unknown;
+    return loop.createTask(() => waitForFn(loop, fn, t), { eagerStart: true, signal: options.signal }) as Task<AwaitedOf<A>>;
   }
-  inner.addDoneCallback(onInner);
-  // The caller was cancelled (or its signal aborted): cancel the awaitable.
-  outer.addDoneCallback((o) => {
-    if (o.cancelled() && !inner.done()) {
-      inner.removeDoneCallback(onInner);
-      handle?.cancel();
-      inner.cancel(o._cancelMessage);
+  // A generator runs inline in waitFor's task; anything else is waited on as a Future.
+  const inner = isGenerator(aw) ? aw : ensureFuture(aw, {});
+  // The caller's loop when one runs (a Future of another loop then fails as
+  // in asyncio), else the awaitable's.
+  const loop = (_getRunningLoop() ?? (isFuture(inner) ? inner.getLoop() : getEventLoop())) as AbstractEventLoop & { createTask: Function };
+  return loop.createTask(waitForGen(loop, inner as Future<AwaitedOf<A>> | Coroutine<AwaitedOf<A>>, t), { eagerStart: true, signal: options.signal }) as Task<AwaitedOf<A>>;
+}
+
+async function waitForFn<T>(loop: AbstractEventLoop, fn: () => unknown, timeout: number | null): Promise<T> {
+  const call = (): Promise<T> => {
+    const r = fn();
+    if (isGenerator(r)) return drive(r as Coroutine<T>);
+    return Promise.resolve(r as T | PromiseLike<T>);
+  };
+  if (timeout === null) return await call();
+  if (timeout <= 0) {
+    const inner = ensureFuture(fn as () => PromiseLike<T>);
+    if (inner.done()) return inner.result();
+    await drive(cancelAndWait(inner));
+    try {
+      return inner.result();
+    } catch (exc) {
+      if (exc instanceof CancelledError) throw new TimeoutError(undefined, { cause: exc });
+      throw exc;
     }
-  });
-  _bindSignal(outer, options.signal);
-  return outer;
+  }
+  return (await asyncWith(new Timeout(loop.time() + timeout), call)) as T;
+}
+
+function* waitForGen<T>(loop: AbstractEventLoop, inner: Future<T> | Coroutine<T>, timeout: number | null): Coroutine<T> {
+  if (timeout === null) return yield* inner;
+  if (timeout <= 0) {
+    const fut = isFuture(inner) ? inner : ensureFuture(inner, { loop });
+    if (fut.done()) return fut.result();
+    yield* cancelAndWait(fut);
+    try {
+      return fut.result();
+    } catch (exc) {
+      if (exc instanceof CancelledError) throw new TimeoutError(undefined, { cause: exc });
+      throw exc;
+    }
+  }
+  const cm = new Timeout(loop.time() + timeout);
+  yield* cm.aenter();
+  let result: T;
+  try {
+    result = yield* inner;
+  } catch (exc) {
+    yield* cm.aexit(exc);
+    throw exc;
+  }
+  yield* cm.aexit(undefined);
+  return result;
+}
+
+/** Cancels `fut` and waits until it is done, whatever its outcome. */
+function* cancelAndWait(fut: Future<unknown>): Coroutine<void> {
+  const waiter = fut.getLoop().createFuture<void>();
+  const onDone = (): void => {
+    if (!waiter.done()) waiter.setResult(undefined);
+  };
+  fut.addDoneCallback(onDone);
+  try {
+    fut.cancel();
+    yield* waiter;
+  } finally {
+    fut.removeDoneCallback(onDone);
+  }
 }
 
 // ---------------------------------------------------------------- asCompleted
@@ -982,7 +1068,7 @@ export function waitFor<A extends AwaitableLike<any>>(
  * next`) for the results in completion order, or iterate it with `for
  * await` for the original Futures/Tasks as they complete (3.13).
  */
-export class AsCompleted<T> implements Iterable<Future<T>>, AsyncIterable<Future<T>> {
+export class AsCompleted<T> implements Iterable<Sleep<T>>, AsyncIterable<Future<T>> {
   #loop: AbstractEventLoop;
   #todo = new Set<Future<T>>();
   #done: (Future<T> | null)[] = [];
@@ -996,8 +1082,8 @@ export class AsCompleted<T> implements Iterable<Future<T>>, AsyncIterable<Future
   };
 
   constructor(aws: Iterable<AwaitableLike<T>>, timeout: number | null | undefined) {
-    this.#loop = getRunningLoop();
-    for (const aw of aws) this.#todo.add(ensureFuture(aw, { loop: this.#loop }) as Future<T>);
+    this.#loop = getEventLoop();
+    for (const aw of new Set(aws)) this.#todo.add(ensureFuture(aw, { loop: this.#loop }) as Future<T>);
     this.#left = this.#todo.size;
     for (const f of [...this.#todo]) f.addDoneCallback(this.#onDone);
     if (timeout !== null && timeout !== undefined && this.#todo.size > 0) {
@@ -1024,25 +1110,37 @@ export class AsCompleted<T> implements Iterable<Future<T>>, AsyncIterable<Future
     return fut;
   }
 
-  /** Awaitables resolving to the next result in completion order. */
-  *[Symbol.iterator](): Iterator<Future<T>> {
+  /**
+   * Awaitables resolving to the next result in completion order. Each one
+   * takes its result when it is first awaited, as asyncio's `_wait_for_one`
+   * coroutines do, not when it is handed out.
+   */
+  *[Symbol.iterator](): Iterator<Sleep<T>> {
     while (this.#left > 0) {
       this.#left--;
-      const next = this.#nextDone();
-      const out = this.#loop.createFuture<T>();
-      next.addDoneCallback((n) => {
-        if (out.done()) return;
-        if (n.cancelled()) return void out.cancel();
-        const f = n.result();
-        if (f === null) out.setException(new TimeoutError());
-        else if (f.cancelled()) out.cancel(f._cancelMessage);
-        else if (f.exception() !== undefined) out.setException(f.exception());
-        else out.setResult(f.result());
-      });
-      out.addDoneCallback((o) => {
-        if (o.cancelled()) next.cancel();
-      });
-      yield out;
+      let out: Future<T> | null = null;
+      const take = (): Future<T> => {
+        if (out !== null) return out;
+        const next = this.#nextDone();
+        const fut = this.#loop.createFuture<T>();
+        next.addDoneCallback((n) => {
+          if (fut.done()) return;
+          if (n.cancelled()) return void fut.cancel();
+          const f = n.result();
+          if (f === null) fut.setException(new TimeoutError());
+          else if (f.cancelled()) fut.cancel(f._cancelMessage);
+          else if (f.exception() !== undefined) fut.setException(f.exception());
+          else fut.setResult(f.result());
+        });
+        fut.addDoneCallback((o) => {
+          if (o.cancelled()) next.cancel();
+        });
+        return (out = fut);
+      };
+      yield {
+        then: (onfulfilled, onrejected) => take().then(onfulfilled, onrejected),
+        [Symbol.iterator]: () => take()[Symbol.iterator](),
+      };
     }
   }
 
