@@ -19,8 +19,18 @@ export {
   type ExceptionHandler,
   type FileDescriptorLike,
 } from './events.js';
-export { BaseEventLoop } from './base-events.js';
-export { BaseSelectorEventLoop, SelectorEventLoop, EventLoop } from './selector-events.js';
+export {
+  BaseEventLoop,
+  Server,
+  type AddrInfo,
+  type CreateConnectionOptions,
+  type CreateServerOptions,
+  type CreateDatagramOptions,
+} from './base-events.js';
+export { BaseProtocol, Protocol, BufferedProtocol, DatagramProtocol, SubprocessProtocol } from './protocols.js';
+export { BaseTransport, ReadTransport, WriteTransport, Transport, DatagramTransport } from './transports.js';
+export { Socket, constants as socketConstants, type SockAddr } from './socket.js';
+export { BaseSelectorEventLoop, SelectorEventLoop, EventLoop, SelectorSocketTransport, SelectorDatagramTransport } from './selector-events.js';
 export { Future, isFuture, type FutureOptions } from './futures.js';
 export {
   isCoroutine,

@@ -8,7 +8,9 @@
  */
 import { _setDefaultLoopFactory, fileobjToFd, Handle, type FileDescriptorLike } from './events.js';
 import { BaseEventLoop } from './base-events.js';
-import { describeArg, OSError, RuntimeError } from './exceptions.js';
+import * as fs from 'node:fs';
+import { describeArg, OSError, RuntimeError, SendfileNotAvailableError } from './exceptions.js';
+import type { Coroutine } from './coroutines.js';
 import { Future, _setResultUnlessCancelled } from './futures.js';
 import { logger } from './log.js';
 import { BaseProtocol, BufferedProtocol, type DatagramProtocol, type Protocol } from './protocols.js';
@@ -406,6 +408,54 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
     });
   }
 
+  /**
+   * Sends a file over a stream socket with sendfile(2) (zero copy); resolves
+   * with the bytes sent. `file` is an fd, or an object with `fd` (a
+   * `fs.promises.FileHandle`) or `fileno()`. Without `count`, up to EOF.
+   * When sendfile cannot be used and `fallback` is true (the default), the
+   * file is read and sent instead.
+   * @throws SendfileNotAvailableError when it cannot be used and `fallback` is false.
+   */
+  sockSendfile(sock: Socket, file: FileLike, offset = 0, count?: number, fallback = true): Future<number> {
+    const outFd = liveFd(sock);
+    const inFd = fileFd(file);
+    checkSendfileArgs(offset, count);
+    if (sock.type !== constants().SOCK_STREAM) throw new RangeError('only SOCK_STREAM type sockets are supported');
+    return this.createTask(sendfileGen(this, sock, outFd, inFd, offset, count, fallback));
+  }
+
+  /**
+   * Sends a file over a transport (asyncio's loop.sendfile): waits for the
+   * write buffer to drain, pauses reading, then uses sockSendfile.
+   */
+  sendfile(transport: Transport, file: FileLike, offset = 0, count?: number, fallback = true): Future<number> {
+    if (!(transport instanceof SelectorSocketTransport)) {
+      if (!fallback) throw new SendfileNotAvailableError(`sendfile is not available for transport ${String(transport)}`);
+      checkSendfileArgs(offset, count);
+      return this.createTask(sendfileFallbackGen(this, null, transport, fileFd(file), offset, count));
+    }
+    if (transport.isClosing()) throw new RuntimeError('Transport is closing');
+    checkSendfileArgs(offset, count);
+    const inFd = fileFd(file);
+    const loop = this;
+    return this.createTask((function* () {
+      const resumeReading = transport.isReading();
+      transport.pauseReading();
+      try {
+        yield* transport._makeEmptyWaiter();
+        loop._transports.delete(transport._sockFd);
+        try {
+          return yield* sendfileGen(loop, transport._sock!, transport._sockFd, inFd, offset, count, fallback);
+        } finally {
+          loop._transports.set(transport._sockFd, transport);
+        }
+      } finally {
+        transport._resetEmptyWaiter();
+        if (resumeReading) transport.resumeReading();
+      }
+    })());
+  }
+
   /** @internal Starts accepting on a listening socket for a Server. */
   _startServing(protocolFactory: () => BaseProtocol, sock: Socket, server: Server, backlog: number, sslWrap?: SslWrap): void {
     this._addReader(sock.fileno(), () => this.#acceptConnection(protocolFactory, sock, server, backlog, sslWrap));
@@ -511,6 +561,85 @@ function toBytes(data: unknown, what = 'data'): Uint8Array {
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   throw new TypeError(`${what} argument must be a bytes-like object, not ${data === null ? 'null' : typeof data === 'object' ? (data as object).constructor?.name ?? 'object' : typeof data}`);
+}
+
+/** A file for sendfile: an fd, a FileHandle (`fd`), or an object with `fileno()`. */
+export type FileLike = number | { fd: number } | { fileno(): number };
+
+function fileFd(file: FileLike): number {
+  const fd = typeof file === 'number' ? file : typeof (file as { fd?: unknown })?.fd === 'number' ? (file as { fd: number }).fd : typeof (file as { fileno?: unknown })?.fileno === 'function' ? (file as { fileno(): number }).fileno() : NaN;
+  if (!Number.isInteger(fd) || fd < 0) throw new TypeError(describeArg('file', 'an fd, a FileHandle or an object with fileno()', file));
+  return fd;
+}
+
+function checkSendfileArgs(offset: unknown, count: unknown): void {
+  if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) {
+    throw new RangeError(describeArg('offset', 'a non-negative integer', offset));
+  }
+  if (count !== undefined && (typeof count !== 'number' || !Number.isInteger(count) || count <= 0)) {
+    throw new RangeError(describeArg('count', 'a positive integer', count));
+  }
+}
+
+const SENDFILE_CHUNK = 1 << 30;
+
+function* sendfileGen(loop: BaseSelectorEventLoop, sock: Socket, outFd: number, inFd: number, offset: number, count: number | undefined, fallback: boolean): Coroutine<number> {
+  let sent = 0;
+  for (;;) {
+    const want = count === undefined ? SENDFILE_CHUNK : Math.min(SENDFILE_CHUNK, count - sent);
+    if (want <= 0) return sent;
+    const n = ops().sendfile(outFd, inFd, offset + sent, want);
+    if (n > 0) {
+      sent += n;
+      continue;
+    }
+    if (n === 0) return sent; // EOF
+    if (n === -constants().EAGAIN || n === -constants().EINTR) {
+      yield* waitWritable(loop, outFd);
+      continue;
+    }
+    // Not a file sendfile(2) can read (a pipe, a socket): asyncio falls back.
+    if (sent === 0 && (n === -constants().EINVAL || n === -constants().ENOSYS || n === -95 /* EOPNOTSUPP */)) {
+      if (!fallback) throw new SendfileNotAvailableError(`os.sendfile call failed: ${socketError(n, 'sendfile').message}`);
+      return yield* sendfileFallbackGen(loop, sock, null, inFd, offset, count);
+    }
+    throw socketError(n, 'sendfile');
+  }
+}
+
+function* waitWritable(loop: BaseSelectorEventLoop, fd: number): Coroutine<void> {
+  const fut = loop.createFuture<void>();
+  const handle = loop._addWriter(fd, () => {
+    if (!fut.done()) fut.setResult(undefined);
+  });
+  try {
+    yield* fut;
+  } finally {
+    const key = loop._selector.getMap().get(fd) as SelectorKey<RW> | undefined;
+    if (key !== undefined && key.data[1] === handle) loop._removeWriter(fd);
+  }
+}
+
+function* sendfileFallbackGen(loop: BaseSelectorEventLoop, sock: Socket | null, transport: Transport | null, inFd: number, offset: number, count: number | undefined): Coroutine<number> {
+  const chunk = Buffer.allocUnsafe(Math.min(count ?? 256 * 1024, 256 * 1024));
+  let sent = 0;
+  for (;;) {
+    const want = count === undefined ? chunk.length : Math.min(chunk.length, count - sent);
+    if (want <= 0) return sent;
+    const n = fs.readSync(inFd, chunk, 0, want, offset + sent);
+    if (n === 0) return sent;
+    const data = Buffer.from(chunk.subarray(0, n));
+    if (sock !== null) yield* loop.sockSendall(sock, data);
+    else {
+      transport!.write(data);
+      // Wait until the buffer drains below the low-water mark, as drain() would.
+      if (transport!.getWriteBufferSize() > 0 && transport instanceof SelectorSocketTransport) {
+        yield* transport._makeEmptyWaiter();
+        transport._resetEmptyWaiter();
+      }
+    }
+    sent += n;
+  }
 }
 
 /** The fd of an open Socket. @throws OSError EBADF for a closed one, as Python's socket calls do. */
