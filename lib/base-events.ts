@@ -32,6 +32,7 @@ import type { DatagramTransport, Transport } from './transports.js';
 import { Socket, constants as socketConstants, formatAddress, type SockAddr } from './socket.js';
 import { sleep, wait, FIRST_COMPLETED } from './tasks.js';
 import type { Coroutine } from './coroutines.js';
+import type { SSLTransport, StartTlsOptions } from './sslproto.js';
 
 // Over this many scheduled timers with more than this fraction cancelled,
 // the timer heap is rebuilt without the cancelled ones (asyncio's values).
@@ -613,6 +614,15 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   }
 
   /**
+   * Upgrades an open stream transport to TLS (asyncio's start_tls): resolves
+   * with the new transport once the handshake is done; the old one must not
+   * be used any more.
+   */
+  startTls(transport: Transport, protocol: BaseProtocol, sslcontext: unknown, options: StartTlsOptions = {}): Task<SSLTransport> {
+    return (_tls.startTls ?? tlsNotReady)(this, transport, protocol, sslcontext, options);
+  }
+
+  /**
    * Makes a datagram endpoint: bound to `localAddr`, connected to
    * `remoteAddr`, or on a given `sock`. Resolves with `[transport, protocol]`.
    */
@@ -890,6 +900,7 @@ function* createConnectionGen<P extends BaseProtocol>(
 
 function* createUnixConnectionGen<P extends BaseProtocol>(loop: BaseEventLoop, protocolFactory: () => P, path: string | null | undefined, o: CreateConnectionOptions): Coroutine<[Transport, P]> {
   const c = sockConsts();
+  if (o.ssl && o.serverHostname === undefined) throw new RangeError('you have to pass server_hostname when using ssl');
   let sock: Socket;
   if (path !== null && path !== undefined) {
     if (o.sock !== undefined) throw new RangeError('path and sock can not be specified at the same time');
@@ -911,6 +922,7 @@ function* createUnixConnectionGen<P extends BaseProtocol>(loop: BaseEventLoop, p
 
 /** @internal The TLS layer registers itself here (sslproto.ts). */
 export const _tls: {
+  startTls?: (loop: BaseEventLoop, transport: Transport, protocol: BaseProtocol, sslcontext: unknown, options?: StartTlsOptions) => Task<SSLTransport>;
   wrapClient?: (loop: BaseEventLoop, sock: Socket, protocol: BaseProtocol, ssl: unknown, serverHostname: string | undefined, waiter: Future<void>, o: { sslHandshakeTimeout?: number; sslShutdownTimeout?: number }) => Transport;
   wrapServer?: (loop: BaseEventLoop, ssl: unknown, o: { sslHandshakeTimeout?: number; sslShutdownTimeout?: number }) => (sock: Socket, protocol: BaseProtocol, extra: Record<string, unknown>, server: Server | null) => void;
   wrapAccepted?: (loop: BaseEventLoop, sock: Socket, protocol: BaseProtocol, ssl: unknown, waiter: Future<void>, o: { sslHandshakeTimeout?: number; sslShutdownTimeout?: number }) => Transport;
@@ -1022,7 +1034,12 @@ function* createServerGen(
   }
   const server = new Server(loop, sockets, protocolFactory, o.ssl, backlog, o);
   if (o.startServing ?? true) {
-    server._startServing();
+    try {
+      server._startServing();
+    } catch (exc) {
+      server.close();
+      throw exc;
+    }
     // Let the loop run once so the server starts accepting (asyncio does the same).
     yield* sleep(0);
   }
@@ -1069,7 +1086,12 @@ function* createUnixServerGen(loop: BaseEventLoop, protocolFactory: () => BasePr
   const server = new Server(loop, [sock], protocolFactory, o.ssl, backlog, o);
   if ((o.cleanupSocket ?? true) && typeof path === 'string' && !path.startsWith('\0')) server._unixPath = path;
   if (o.startServing ?? true) {
-    server._startServing();
+    try {
+      server._startServing();
+    } catch (exc) {
+      server.close();
+      throw exc;
+    }
     yield* sleep(0);
   }
   return server;
@@ -1184,8 +1206,9 @@ export class Server {
   /** @internal */
   _startServing(): void {
     if (this.#serving || this.#sockets === null) return;
-    this.#serving = true;
+    // Before listening: a bad ssl option must not leave listeners behind.
     const sslWrap = this.#ssl ? (_tls.wrapServer ?? tlsNotReady)(this._loop, this.#ssl, this.#options) : undefined;
+    this.#serving = true;
     for (const sock of this.#sockets) {
       sock.listen(this.#backlog);
       this._loop._startServing(this.#protocolFactory, sock, this, this.#backlog, sslWrap);

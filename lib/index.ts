@@ -30,6 +30,17 @@ export {
 export { BaseProtocol, Protocol, BufferedProtocol, DatagramProtocol, SubprocessProtocol } from './protocols.js';
 export { BaseTransport, ReadTransport, WriteTransport, Transport, DatagramTransport } from './transports.js';
 export { Socket, constants as socketConstants, type SockAddr } from './socket.js';
+// Importing sslproto also registers the TLS layer with the loop.
+export {
+  SSLTransport,
+  SSLProtocol,
+  SSLError,
+  SSLCertVerificationError,
+  SSL_HANDSHAKE_TIMEOUT,
+  SSL_SHUTDOWN_TIMEOUT,
+  type StartTlsOptions,
+} from './sslproto.js';
+export { toDuplex, createDuplexProtocol, DuplexProtocol, TransportDuplex, type DuplexViewOptions } from './node-streams.js';
 export { BaseSelectorEventLoop, SelectorEventLoop, EventLoop, SelectorSocketTransport, SelectorDatagramTransport } from './selector-events.js';
 export { Future, isFuture, type FutureOptions } from './futures.js';
 export {

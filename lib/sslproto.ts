@@ -315,8 +315,8 @@ export class SSLTransport extends FlowControlTransport {
   /**
    * Closes the connection: what was written is flushed, close_notify is
    * sent, and once the peer answers (or `sslShutdownTimeout` passes) the
-   * raw transport closes; connectionLost follows. No more data is
-   * delivered after the peer's EOF.
+   * raw transport closes; connectionLost follows. Data that arrived
+   * before close() is still delivered, later data is not (as asyncio).
    */
   close(): void {
     if (this.#closed) return;
@@ -367,7 +367,9 @@ export class SSLTransport extends FlowControlTransport {
     else throw new TypeError(`data: expecting a bytes-like instance, got ${data === null ? 'null' : typeof data === 'object' ? ((data as object).constructor?.name ?? 'object') : typeof data}`);
     if (bytes.length === 0) return;
     const tlsSocket = this.#tls;
-    if (this.#closed || tlsSocket === null || (this.#state !== 'wrapped' && this.#state !== 'handshake') || tlsSocket.destroyed) {
+    // !writable: node:tls already ended its side (the peer closed first and
+    // the EOF is on its way to the protocol); writing now would be an error.
+    if (this.#closed || tlsSocket === null || (this.#state !== 'wrapped' && this.#state !== 'handshake') || !tlsSocket.writable) {
       if (this.#connLost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES) logger.warning('SSL connection is closed');
       this.#connLost++;
       return;
@@ -810,3 +812,7 @@ function* startTlsGen(
   }
   return ssl;
 }
+
+// loop.startTls() delegates here through the hook (base-events.ts cannot
+// import this module: it imports base-events.ts).
+(_tls as { startTls?: typeof startTls }).startTls = startTls;

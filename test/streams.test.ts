@@ -40,7 +40,7 @@ import {
   StreamReaderProtocol,
   StreamWriter,
 } from '../lib/streams.js';
-import { startTls as sslStartTls } from '../lib/sslproto.js';
+import '../lib/sslproto.js'; // registers the TLS layer (loop.startTls)
 import { availableBackends, loopOn } from './helpers/backends.js';
 import { fdCount, runBriefly } from './helpers/loop.js';
 
@@ -1673,9 +1673,6 @@ describe.runIf(OPENSSL)('streams over TLS', () => {
       loop = loopOn(backend);
       errors = [];
       loop.setExceptionHandler((_l, ctx) => errors.push(ctx));
-      // TODO: BaseEventLoop has no startTls method yet; StreamWriter.startTls
-      // calls loop.startTls, so it is wired to sslproto's function here.
-      (loop as unknown as { startTls: Function }).startTls = (t: Transport, p: any, c: unknown, o: object) => sslStartTls(loop, t, p, c, o);
     });
 
     afterEach(async () => {
