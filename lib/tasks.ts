@@ -1202,14 +1202,24 @@ export function asCompleted<T>(aws: Iterable<AwaitableLike<T>>, options: { timeo
 export function _suspendable<T>(make: () => Coroutine<T>): Sleep<T> {
   return {
     then(onfulfilled, onrejected) {
-      return drive(make()).then(onfulfilled, onrejected);
+      // Run up to the first suspension right here: most reads, drains and
+      // lock acquisitions never wait, and then cost one promise, not a drive.
+      const gen = make();
+      let r: IteratorResult<Future<unknown> | undefined, T>;
+      try {
+        r = gen.next();
+      } catch (exc) {
+        return Promise.reject(exc).then(onfulfilled, onrejected);
+      }
+      if (r.done) return Promise.resolve(r.value).then(onfulfilled, onrejected);
+      return drive(gen, r).then(onfulfilled, onrejected);
     },
     [Symbol.iterator]: make,
   };
 }
 
-async function drive<T>(gen: Coroutine<T>): Promise<T> {
-  let r = gen.next();
+async function drive<T>(gen: Coroutine<T>, first?: IteratorResult<Future<unknown> | undefined, T>): Promise<T> {
+  let r = first ?? gen.next();
   while (!r.done) {
     const waitOn = r.value;
     let failed = false;
