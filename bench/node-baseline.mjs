@@ -3,7 +3,8 @@
 // workloads and output keys as that file, for the keys scripts/bench.mjs needs.
 //
 //   node --expose-gc bench/node-baseline.mjs KEY [N]
-// KEY: callsoon_batch_immediate callsoon_chain_immediate timers timers_cancel pingpong
+// KEY: callsoon_batch_immediate callsoon_chain_immediate timers timers_cancel
+//      tasks_immediate task_mem pingpong
 const now = () => Number(process.hrtime.bigint()) / 1e9;
 const cpuNow = () => {
   const u = process.cpuUsage();
@@ -92,6 +93,50 @@ function timers(cancel) {
   };
 }
 
+async function tasksImmediate(n, batch = 10000) {
+  const t = async () => {
+    await new Promise((r) => setImmediate(r));
+  };
+  const t0 = now();
+  for (let b = 0; b < n / batch; b++) {
+    const ps = new Array(batch);
+    for (let i = 0; i < batch; i++) ps[i] = t();
+    await Promise.all(ps);
+  }
+  return { ops_per_s: n / (now() - t0) };
+}
+
+async function taskMem(n) {
+  if (!globalThis.gc) throw new Error('run with --expose-gc');
+  async function waiter(p) {
+    await p;
+  }
+  await new Promise((r) => setImmediate(r));
+  globalThis.gc();
+  const m0 = process.memoryUsage();
+  const t0 = now();
+  // the never-resolved promises keep each suspended async function alive
+  const inner = new Array(n);
+  const outer = new Array(n);
+  for (let i = 0; i < n; i++) {
+    inner[i] = new Promise(() => {});
+    outer[i] = waiter(inner[i]);
+  }
+  await new Promise((r) => setImmediate(r));
+  const t1 = now();
+  globalThis.gc();
+  const m1 = process.memoryUsage();
+  const res = {
+    ops_per_s: n / (t1 - t0),
+    bytes_per_task: (m1.rss - m0.rss) / n,
+    heap_bytes_per_task: (m1.heapUsed - m0.heapUsed) / n,
+    rss_mib_before: m0.rss / 2 ** 20,
+    rss_mib_after: m1.rss / 2 ** 20,
+  };
+  if (inner.length + outer.length !== 2 * n) throw new Error('unreachable');
+  return res;
+}
+
 async function pingpong(n) {
   const rounds = Math.floor(n / 2);
   const box = { a: null, b: deferred() };
@@ -121,6 +166,8 @@ const BENCHES = {
   callsoon_chain_immediate: ['callsoon_chain', 'node setImmediate', callsoonChain],
   timers: ['timers', 'node setTimeout', timers(false)],
   timers_cancel: ['timers_cancel', 'node setTimeout', timers(true)],
+  tasks_immediate: ['tasks', 'node async fn (await setImmediate promise)', tasksImmediate],
+  task_mem: ['task_mem', 'node async fn', taskMem, 1e5],
   pingpong: ['pingpong', 'node promises', pingpong],
 };
 
@@ -129,8 +176,8 @@ if (!(key in BENCHES)) {
   console.error(`usage: node --expose-gc bench/node-baseline.mjs {${Object.keys(BENCHES).join('|')}} [N]`);
   process.exit(2);
 }
-const [bench, impl, fn] = BENCHES[key];
-const n = Number(process.argv[3] || 1e6);
+const [bench, impl, fn, defaultN = 1e6] = BENCHES[key];
+const n = Number(process.argv[3] || defaultN);
 const res = await fn(n);
 console.log(JSON.stringify({ bench, impl, n, runtime: `Node ${process.version}`, ...res }));
 process.exit(0);
