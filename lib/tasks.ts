@@ -21,7 +21,7 @@ import {
   type TimerHandle,
 } from './events.js';
 import { CancelledError, InvalidStateError, RuntimeError, TimeoutError, describeArg } from './exceptions.js';
-import { Future, isFuture, _setThenHook, _setRejection } from './futures.js';
+import { Future, isFuture, _setThenHook } from './futures.js';
 import { isGenerator, isThenable, type AwaitableLike, type AwaitedOf, type Coroutine } from './coroutines.js';
 import { logger } from './log.js';
 import { Timeout } from './timeouts.js';
@@ -1305,13 +1305,6 @@ function toIterable<T>(aw: PromiseLike<T> | Sleep<T>): Generator<Future<unknown>
   const it = (aw as Sleep<T>)[Symbol.iterator];
   if (typeof it === 'function') return it.call(aw);
   // A plain promise from a user-written context manager: wait on it as a Future.
-  const loop = getRunningLoop();
-  const fut = loop.createFuture<T>();
-  aw.then(
-    (v) => {
-      if (!fut.done()) fut.setResult(v);
-    },
-    (e) => _setRejection(fut, e),
-  );
-  return fut[Symbol.iterator]();
+  const loop = getRunningLoop() as AbstractEventLoop & { wrap<U>(p: PromiseLike<U>): Future<U> };
+  return loop.wrap(aw)[Symbol.iterator]();
 }
