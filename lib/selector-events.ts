@@ -44,6 +44,7 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
   /** @internal */ _selector: NativeBackedSelector<RW>;
   #native: NativeLoop;
   readonly #time: () => number;
+  /** @internal The batch callback handed to the native loop. */ readonly _onBatch: (n: number) => number;
 
   /** @param selector the backend; `new DefaultSelector()` when omitted. */
   constructor(selector?: BaseSelector<any>) {
@@ -57,7 +58,11 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
     this._selector = selector as NativeBackedSelector<RW>;
     const b = binding();
     this.#time = b.time;
-    this.#native = new b.NativeLoop(nativeSelector, this._events, (n) => this._runOnce(n));
+    // The loop object keeps its batch callback alive; the native side holds
+    // it strongly only while the loop runs, so a dropped, stopped loop is
+    // garbage (and its fds are closed by the native finalizer).
+    this._onBatch = (n: number) => this._runOnce(n);
+    this.#native = new b.NativeLoop(nativeSelector, this._events, this._onBatch);
   }
 
   /** Which selector backend runs this loop: `'epoll'`, `'poll'`, `'select'`. */
