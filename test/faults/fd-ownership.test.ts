@@ -19,11 +19,12 @@
  *     the new file, on epoll exactly as on poll/select.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants as fsConstants, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { sleep, waitFor, type SelectorEventLoop } from '../../lib/index.js';
+import { EVENT_READ, selectorClass, sleep, waitFor, type SelectorEventLoop } from '../../lib/index.js';
 import { Protocol } from '../../lib/protocols.js';
 import { constants, ops, Socket } from '../../lib/socket.js';
 import type { Transport } from '../../lib/transports.js';
@@ -326,6 +327,41 @@ describe.each(availableBackends())('fd ownership on %s', (backend) => {
       await done();
     });
   }); // reliability T1
+
+  it('lets a registration die with its file: closed behind the selector\'s back, the number reused outside aionode, nothing is reported until re-filed', () => {
+    // The documented behaviour, the same on every backend: epoll's kernel
+    // forgets a closed file; poll and select check the file's identity.
+    const sel = new (selectorClass(backend))();
+    const dir = mkdtempSync(path.join(tmpdir(), 'aionode-reuse-'));
+    try {
+      const [x, y] = sockets.pair();
+      sockets.write(y, 'old data'); // x is readable
+      sel.register(x, EVENT_READ, 'old');
+      expect(sel.select(0).map(([k]) => k.data)).toEqual(['old']);
+      sockets.close(x); // behind the selector's back
+      for (let i = 0; i < 3; i++) expect(sel.select(0)).toEqual([]); // no POLLNVAL/EBADF storm
+      const fifo = path.join(dir, 'fifo');
+      execFileSync('mkfifo', [fifo]);
+      const rfd = openSync(fifo, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+      const wfd = openSync(fifo, 'w');
+      try {
+        expect(rfd).toBe(x);
+        writeFileSync(wfd, 'new data'); // the new file at that number is readable
+        expect(sel.select(0)).toEqual([]);
+        // Re-filing the number watches the file it names now.
+        sel._refile(rfd, EVENT_READ, 'new');
+        expect(sel.select(0).map(([k]) => k.data)).toEqual(['new']);
+        sel.unregister(rfd);
+      } finally {
+        closeSync(wfd);
+        closeSync(rfd);
+      }
+      sockets.close(y);
+    } finally {
+      sel.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }); // issue 8 item 3 / Deliver 5: one behaviour on every backend
 
   it('hashes what a connection sends after a neighbour closes mid-write: exact bytes, no foreign data', async () => {
     await run(async () => {
