@@ -28,6 +28,15 @@ import {
 } from './selectors.js';
 
 type Callback = (...args: any[]) => unknown;
+
+/**
+ * asyncio's BaseEventLoop.__del__: a loop collected without close() gets a
+ * ResourceWarning. Its fds are closed by the native loop's finalizer (a
+ * stopped loop is only weakly held by native code, so it can be collected).
+ */
+const unclosedLoops = new FinalizationRegistry<string>((repr) => {
+  process.emitWarning(`unclosed event loop ${repr}`, 'ResourceWarning');
+});
 type RW = [reader: Handle | null, writer: Handle | null];
 
 /**
@@ -70,6 +79,7 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
     // garbage (and its fds are closed by the native finalizer).
     this._onBatch = (n: number) => this._runOnce(n);
     this.#native = new b.NativeLoop(nativeSelector, this._events, this._onBatch);
+    unclosedLoops.register(this, `<${this.constructor.name} ${selector.name}>`, this);
   }
 
   /** Which selector backend runs this loop: `'epoll'`, `'poll'`, `'select'`. */
@@ -105,6 +115,7 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
     this.#native.kick();
   }
   protected _nativeClose(): void {
+    unclosedLoops.unregister(this);
     this.#native.close();
     this._selector.close();
   }
