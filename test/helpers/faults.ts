@@ -285,9 +285,9 @@ export class JsonChild {
     });
   }
 
-  /** Sends one JSON line to the child's stdin. */
+  /** Sends one line to the child's stdin (a string as is, anything else as JSON). */
   send(msg: unknown): void {
-    this.proc.stdin!.write(JSON.stringify(msg) + '\n');
+    this.proc.stdin!.write((typeof msg === 'string' ? msg : JSON.stringify(msg)) + '\n');
   }
 
   kill(): void {
