@@ -782,13 +782,13 @@ async function entered(f: (t: ReturnType<typeof timeout>) => unknown): Promise<u
 
 const primitiveRows: Row[] = [
   row('new Condition(5)', () => new Condition(5 as never), E(TypeError, 'lock')),
-  row('new Semaphore(-1)', () => new Semaphore(-1), E(RangeError, 'value', '-1')),
+  row('new Semaphore(-1)', () => new Semaphore(-1), E(RangeError, undefined, 'got -1')),
   row('new Semaphore(NaN)', () => new Semaphore(NaN), E(RangeError, 'value', 'NaN')),
   row('new Semaphore(1.5)', () => new Semaphore(1.5), E(RangeError, 'value', '1.5')),
   row('new Semaphore("2")', () => new Semaphore('2' as never), E(TypeError, 'value', '"2"')),
   row('new Semaphore(Infinity)', () => new Semaphore(Infinity), E(RangeError, 'value', 'Infinity')),
-  row('new BoundedSemaphore(-1)', () => new BoundedSemaphore(-1), E(RangeError, 'value', '-1')),
-  row('new Barrier(0)', () => new Barrier(0), E(RangeError, 'parties', '0')),
+  row('new BoundedSemaphore(-1)', () => new BoundedSemaphore(-1), E(RangeError, undefined, 'got -1')),
+  row('new Barrier(0)', () => new Barrier(0), E(RangeError, undefined, 'got 0')),
   row('new Barrier(NaN)', () => new Barrier(NaN), E(RangeError, 'parties', 'NaN')),
   row('new Barrier("2")', () => new Barrier('2' as never), E(TypeError, 'parties', '"2"')),
   row('new Barrier(Infinity)', () => new Barrier(Infinity), E(RangeError, 'parties', 'Infinity')),
