@@ -23,6 +23,7 @@ import type { Transport } from '../../lib/transports.js';
 import { availableBackends, loopOn } from '../helpers/backends.js';
 import { runBriefly, runUntil } from '../helpers/loop.js';
 import { drainAndClose } from '../helpers/net.js';
+import { exceptionHandlerCalls, expectExceptionHandlerCalls } from '../helpers/exception-handler.js';
 import { sockets } from '../helpers/sockets.js';
 
 const C = constants();
@@ -327,5 +328,22 @@ describe.each(availableBackends())('strong versions of weak tests [%s]', (backen
     expect(fired).toBe(n);
     // The loop really was spinning while timers were pending.
     expect(spins).toBeGreaterThan(20);
+  });
+});
+
+// test/setup.ts records the default exception handler's calls; a test that
+// provokes one says so (issue 8, Deliver 5: afterEach fails on unexpected
+// exception-handler calls). Without the opt-in this test would fail in
+// afterEach (proved by deleting the expectExceptionHandlerCalls line).
+describe('exception-handler calls are recorded per test', () => {
+  it('records a throwing callback and accepts it when the test opted in (Deliver 5)', async () => {
+    expectExceptionHandlerCalls(/Exception in callback .*: planted failure/);
+    const loop = loopOn(availableBackends()[0]);
+    loop.callSoon(() => {
+      throw new Error('planted failure');
+    });
+    await runBriefly(loop, 2);
+    loop.close();
+    expect(exceptionHandlerCalls().length).toBe(1);
   });
 });
