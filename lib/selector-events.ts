@@ -192,7 +192,7 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
   #add(fd: number, which: 0 | 1, callback: Callback, args: unknown[]): Handle {
     this.#checkClosedForIo();
     if (typeof callback !== 'function') {
-      throw new TypeError(`a callable object was expected by ${which === 0 ? 'addReader' : 'addWriter'}(), got ${typeof callback}`);
+      throw new TypeError(describeArg('callback', `a callable object for ${which === 0 ? 'addReader' : 'addWriter'}()`, callback));
     }
     const handle = new Handle(callback, args, this);
     const mask = which === 0 ? EVENT_READ : EVENT_WRITE;
