@@ -132,7 +132,9 @@ describe.each(loopKinds())('T4/T5/T6 resets and half-close on %s', (kind) => {
       peer.close();
       const exc = await waitFor(srv[0].lostFut, 5);
       expect(isResetOrPipe(exc), `connectionLost got ${String(exc)}`).toBe(true);
-      await sleep(0.1); // the 50 writes after the loss; a SIGPIPE would land meanwhile
+      // The 50 writes after the loss (one per pass); a SIGPIPE would land meanwhile.
+      for (let i = 0; i < 400 && writesAfterLoss <= 50; i++) await sleep(0.005);
+      await sleep(0.05);
       expect(writesAfterLoss).toBeGreaterThan(50);
       expect(srv[0].lost).toBe(1);
       expect(srv[0].eofs).toBe(0);

@@ -156,7 +156,8 @@ describe.runIf(OPENSSL)('T4/T6/T7 over TLS', () => {
         cli.transport!.abort();
         const exc = await waitFor(srv.lostFut, 10);
         expect(isResetOrPipe(exc), `server connectionLost got ${String(exc)}`).toBe(true);
-        await sleep(0.1);
+        for (let i = 0; i < 400 && writesAfterLoss <= 20; i++) await sleep(0.005);
+        await sleep(0.05);
         expect(writesAfterLoss).toBeGreaterThan(20);
         expect(warn).toHaveBeenCalledWith('SSL connection is closed');
         expect(srv.made).toBe(1);
