@@ -17,8 +17,27 @@
  *  - afterwards 50 fresh fds are valid (fstat), no selector registration is
  *    left behind, and the process fd count is back at its baseline.
  */
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CancelledError, Protocol, sleep, waitFor, type Future } from '../../lib/index.js';
+import {
+  CancelledError,
+  DatagramProtocol,
+  Protocol,
+  openConnection,
+  openUnixConnection,
+  sleep,
+  startServer,
+  StreamReaderProtocol,
+  waitFor,
+  type AwaitableLike,
+  type Future,
+  type Server,
+  type StreamReader,
+  type StreamWriter,
+  type Transport,
+} from '../../lib/index.js';
 import { Socket, constants } from '../../lib/socket.js';
 import { fdCount, faultHarness, loopKinds, openSentinels } from '../helpers/faults.js';
 import { serverPort } from '../helpers/net.js';
@@ -316,6 +335,269 @@ describe.each(loopKinds())('T2 cancellation at every await on %s', (kind) => {
         expect(all).toBe(sent + 'END');
       } finally {
         for (const x of [s, c, l]) x.close();
+      }
+      await sleep(0.01);
+      expect(h.loop._selector.getMap().size).toBe(0);
+      freshFdsValid();
+    });
+  });
+  /** Closes whatever is still registered with the loop (a leaked listener), so teardown stays clean. */
+  function closeLeakedRegistrations(): void {
+    // Leaked transports first (unreachable from the test; the loop's fd table still knows them).
+    for (const t of [...h.loop._transports.values()]) (t as { abort(): void }).abort();
+    for (const key of [...h.loop._selector.getMap().values()]) {
+      h.loop._removeReader(key.fd);
+      h.loop._removeWriter(key.fd);
+      new Socket(C.AF_INET, C.SOCK_STREAM, key.fd).close();
+    }
+  }
+
+  async function closeServer(server: Server): Promise<void> {
+    server.close();
+    server.closeClients();
+    await waitFor(server.waitClosed(), 5);
+  }
+
+  // BUG: createUnixServer cancelled at its last await (sleep(0) after _startServing) leaks a listening, registered socket and its socket file; see report
+  it.fails('createUnixServer: a cancelled server leaves no socket and no socket file', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'aionode-t2-'));
+    h.defer(() => rmSync(dir, { recursive: true, force: true }));
+    h.defer(closeLeakedRegistrations);
+    await h.run(async () => {
+      let i = 0;
+      const r = await cancelAtEveryPass(
+        () => h.loop.createUnixServer(() => new Protocol(), path.join(dir, `s${i++}`)),
+        (server) => closeServer(server),
+      );
+      expect(r.bad).toEqual([]);
+      expect(r.completed + r.cancelled).toBe(PASSES);
+      await sleep(0.01);
+      expect(readdirSync(dir), 'socket files left behind').toEqual([]);
+      expect(h.loop._selector.getMap().size).toBe(0);
+      freshFdsValid();
+    });
+  });
+
+  it('createUnixConnection: completes or raises CancelledError; no fd closed twice', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'aionode-t2-'));
+    h.defer(() => rmSync(dir, { recursive: true, force: true }));
+    await h.run(async () => {
+      const sockPath = path.join(dir, 'srv');
+      const server = await h.loop.createUnixServer(() => new Protocol(), sockPath);
+      const r = await cancelAtEveryPass(
+        () => h.loop.createUnixConnection(() => new Protocol(), sockPath),
+        ([t]) => t.close(),
+      );
+      expect(r.bad).toEqual([]);
+      expect(r.cancelled).toBeGreaterThan(0);
+      await closeServer(server);
+      expect(existsSync(sockPath)).toBe(false);
+      await sleep(0.01);
+      expect(h.loop._selector.getMap().size).toBe(0);
+      freshFdsValid();
+    });
+  });
+
+  it('createDatagramEndpoint: a cancelled endpoint leaves no socket', async () => {
+    await h.run(async () => {
+      const r = await cancelAtEveryPass(
+        () => h.loop.createDatagramEndpoint(() => new DatagramProtocol(), { localAddr: ['127.0.0.1', 0] }),
+        ([t]) => t.close(),
+      );
+      expect(r.bad).toEqual([]);
+      expect(r.completed + r.cancelled).toBe(PASSES);
+      await sleep(0.01);
+      expect(h.loop._selector.getMap().size).toBe(0);
+      freshFdsValid();
+    });
+  });
+
+  it('openConnection aborted through its signal at every pass: nothing leaks', async () => {
+    await h.run(async () => {
+      const server = await h.loop.createServer(() => new Protocol(), '127.0.0.1', 0);
+      const port = serverPort(server);
+      const r = await cancelAtEveryPass(
+        () => {
+          const ac = new AbortController();
+          const t = h.loop.createTask(openConnection('127.0.0.1', port, { signal: ac.signal }));
+          // "Cancel" means: abort the signal (the task itself is not cancelled).
+          t.cancel = () => {
+            ac.abort();
+            return true;
+          };
+          return t;
+        },
+        async ([, w]) => {
+          w.close();
+          await waitFor(w.waitClosed(), 5).catch(() => undefined);
+        },
+      );
+      expect(r.bad).toEqual([]);
+      expect(r.cancelled).toBeGreaterThan(0);
+      await closeServer(server);
+      await sleep(0.01);
+      expect(h.loop._selector.getMap().size).toBe(0);
+      freshFdsValid();
+    });
+  });
+
+  /**
+   * Cancels a task running `open()` (openConnection / openUnixConnection)
+   * 0..5 loop passes after its StreamReaderProtocol's connectionMade: pure
+   * ready-queue passes, so the pass in which the inner createConnection task
+   * has completed but the outer task has not resumed yet is hit every time.
+   * Returns lines for every hop that left a registration or fd behind.
+   */
+  async function cancelAfterConnectionMade(open: () => AwaitableLike<[StreamReader, StreamWriter]>): Promise<string[]> {
+    const orig = StreamReaderProtocol.prototype.connectionMade;
+    const bad: string[] = [];
+    try {
+      for (let hops = 0; hops < 6; hops++) {
+        const before = fdCount();
+        const regsBefore = h.loop._selector.getMap().size;
+        let task: Future<[StreamReader, StreamWriter]> | null = null;
+        StreamReaderProtocol.prototype.connectionMade = function (this: StreamReaderProtocol, t: Transport) {
+          orig.call(this, t);
+          let k = hops;
+          const step = (): void => {
+            if (k-- <= 0) task!.cancel();
+            else h.loop.callSoon(step);
+          };
+          step();
+        };
+        task = h.loop.createTask(open());
+        let outcome: string;
+        try {
+          const [, w] = await waitFor(task, 5);
+          outcome = 'completed';
+          w.close();
+          await waitFor(w.waitClosed(), 5).catch(() => undefined);
+        } catch (e) {
+          if (!(e instanceof CancelledError)) throw e;
+          outcome = 'cancelled';
+        }
+        for (let i = 0; i < 5; i++) await sleep(0);
+        await sleep(0.01);
+        const regs = h.loop._selector.getMap().size - regsBefore;
+        const fds = fdCount() - before;
+        if (regs !== 0 || fds !== 0) bad.push(`cancel ${hops} passes after connectionMade (${outcome}): ${regs} registrations, ${fds} fds left`);
+      }
+    } finally {
+      StreamReaderProtocol.prototype.connectionMade = orig;
+    }
+    return bad;
+  }
+
+  // BUG: a task running openConnection cancelled in the pass where its inner createConnection task has just completed loses the transport (fd + registration leak); see report
+  it.fails('openConnection task cancelled right after its connection is made: nothing leaks', async () => {
+    h.defer(closeLeakedRegistrations);
+    await h.run(async () => {
+      const server = await h.loop.createServer(() => new Protocol(), '127.0.0.1', 0);
+      const port = serverPort(server);
+      try {
+        expect(await cancelAfterConnectionMade(() => openConnection('127.0.0.1', port))).toEqual([]);
+      } finally {
+        await closeServer(server);
+      }
+      freshFdsValid();
+    });
+  });
+
+  // BUG: startServer cancelled at its last await leaks the listening socket (createServer's sleep(0) after _startServing); see report
+  it.fails('startServer cancelled at every pass: no listener is left behind', async () => {
+    h.defer(closeLeakedRegistrations);
+    await h.run(async () => {
+      const r = await cancelAtEveryPass(
+        () => h.loop.createTask(async () => startServer(() => undefined, '127.0.0.1', 0)),
+        (server) => closeServer(server),
+      );
+      expect(r.bad).toEqual([]);
+      await sleep(0.01);
+      expect(h.loop._selector.getMap().size).toBe(0);
+      freshFdsValid();
+    });
+  });
+
+  // BUG: same as openConnection: cancelled in the pass where createUnixConnection has just completed, the transport leaks; see report
+  it.fails('openUnixConnection task cancelled right after its connection is made: nothing leaks', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'aionode-t2-'));
+    h.defer(() => rmSync(dir, { recursive: true, force: true }));
+    h.defer(closeLeakedRegistrations);
+    await h.run(async () => {
+      const sockPath = path.join(dir, 'srv');
+      const server = await h.loop.createUnixServer(() => new Protocol(), sockPath);
+      try {
+        expect(await cancelAfterConnectionMade(() => openUnixConnection(sockPath))).toEqual([]);
+      } finally {
+        await closeServer(server);
+      }
+      freshFdsValid();
+    });
+  });
+
+  it('sockSendall of 8 MiB cancelled mid-send: the writer is removed, the socket is still the caller\'s to close', async () => {
+    await h.run(async () => {
+      const [l, port] = await listener();
+      const c = new Socket(C.AF_INET, C.SOCK_STREAM);
+      const acc = h.loop.sockAccept(l);
+      await waitFor(h.loop.sockConnect(c, ['127.0.0.1', port]), 5);
+      const [s] = await waitFor(acc, 5);
+      try {
+        const r = await cancelAtEveryPass(
+          () => h.loop.sockSendall(c, Buffer.alloc(8 * 1024 * 1024, 1)),
+          () => undefined,
+        );
+        expect(r.bad).toEqual([]);
+        expect(r.cancelled).toBeGreaterThan(0);
+        await sleep(0.01);
+        expect(h.loop._selector.getMap().has(c.fileno())).toBe(false);
+        // The connection still works after the cancels: the receiver drains, a new send completes.
+        const drain = (async () => {
+          for (;;) {
+            const d = await waitFor(h.loop.sockRecv(s, 1 << 20), 5);
+            if (d.length === 0) return;
+          }
+        })();
+        await waitFor(h.loop.sockSendall(c, 'tail'), 10);
+        c.shutdown(C.SHUT_WR);
+        await drain;
+      } finally {
+        for (const x of [s, c, l]) x.close();
+      }
+      await sleep(0.01);
+      expect(h.loop._selector.getMap().size).toBe(0);
+      freshFdsValid();
+    });
+  });
+
+  it('connectAcceptedSocket cancelled at every pass: the accepted socket is closed exactly once', async () => {
+    await h.run(async () => {
+      const [l, port] = await listener();
+      const clients: Socket[] = [];
+      const accepted: Socket[] = [];
+      try {
+        // One accepted connection per pass, made before any cancelling.
+        for (let i = 0; i < PASSES; i++) {
+          const c = new Socket(C.AF_INET, C.SOCK_STREAM);
+          clients.push(c);
+          const acc = h.loop.sockAccept(l);
+          await waitFor(h.loop.sockConnect(c, ['127.0.0.1', port]), 5);
+          accepted.push((await waitFor(acc, 5))[0]);
+        }
+        let i = 0;
+        const r = await cancelAtEveryPass(
+          () => h.loop.connectAcceptedSocket(() => new Protocol(), accepted[i++]),
+          ([t]) => t.close(),
+          async () => {
+            await sleep(0);
+            // Whoever owns it now, closing our Socket object again must not close another fd.
+            accepted[i - 1].close();
+          },
+        );
+        expect(r.bad).toEqual([]);
+        expect(r.completed + r.cancelled).toBe(PASSES);
+      } finally {
+        for (const x of [...accepted, ...clients, l]) x.close();
       }
       await sleep(0.01);
       expect(h.loop._selector.getMap().size).toBe(0);

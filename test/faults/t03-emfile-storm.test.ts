@@ -11,6 +11,8 @@
  *  - the child neither crashes nor exits; the listener stays open (the
  *    server keeps serving and its socket keeps its fd);
  *  - the exception handler got EMFILE (and no other error);
+ *  - an outgoing createConnection from the starved child rejects with
+ *    EMFILE and leaves no selector registration behind;
  *  - after fds free up, accepting resumes within 1.5 s (the loop backs off
  *    for 1 s as CPython does, then retries);
  *  - the server does not spin: its CPU over the storm window is < 20 % of
@@ -89,6 +91,10 @@ describe.each(loopKinds())('T3 EMFILE storm on %s', (kind) => {
       expect(during.listenerFd).toBeGreaterThanOrEqual(0);
       expect(during.maxLive).toBeGreaterThan(10);
       expect(during.maxLive).toBeLessThan(64);
+      // An outgoing connection from the starved process fails cleanly.
+      child.send('connect');
+      const conn = await child.next(ms(5000));
+      expect(conn).toEqual({ connect: 'EMFILE', registrationsDelta: 0 });
 
       // Free everything, let the child drain its backlog.
       for (const s of socks) s.destroy();

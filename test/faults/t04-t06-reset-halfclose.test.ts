@@ -7,7 +7,10 @@
  *   raised (a `process.on('SIGPIPE')` listener makes one visible instead of
  *   ignored), the Protocol gets connectionLost(ECONNRESET | EPIPE) exactly
  *   once, later writes are dropped without throwing; with streams,
- *   `write` + `drain()` rejects with ConnectionResetError/BrokenPipeError.
+ *   `write` + `drain()` rejects with ConnectionResetError/BrokenPipeError;
+ *   `loop.sendfile` / `sockSendfile` of a 32 MiB file rejects the same way
+ *   (sendfile(2) has no MSG_NOSIGNAL flag: the SIGPIPE check matters most
+ *   there) and settles.
  * T5 — the client shuts down its write side (raw `shutdown(SHUT_WR)`,
  *   `transport.writeEof()`, `writer.writeEof()`); the server replies 1 MiB
  *   after the EOF. Survived: eofReceived() returning true keeps the server
@@ -20,7 +23,10 @@
  *   reader's read() rejects with ConnectionResetError.
  * Every test: exact callback counts, loop closed, fds back at baseline.
  */
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   BrokenPipeError,
@@ -126,7 +132,9 @@ describe.each(loopKinds())('T4/T5/T6 resets and half-close on %s', (kind) => {
       peer.close();
       const exc = await waitFor(srv[0].lostFut, 5);
       expect(isResetOrPipe(exc), `connectionLost got ${String(exc)}`).toBe(true);
-      await sleep(0.1); // the 50 writes after the loss; a SIGPIPE would land meanwhile
+      // The 50 writes after the loss (one per pass); a SIGPIPE would land meanwhile.
+      for (let i = 0; i < 400 && writesAfterLoss <= 50; i++) await sleep(0.005);
+      await sleep(0.05);
       expect(writesAfterLoss).toBeGreaterThan(50);
       expect(srv[0].lost).toBe(1);
       expect(srv[0].eofs).toBe(0);
@@ -161,6 +169,86 @@ describe.each(loopKinds())('T4/T5/T6 resets and half-close on %s', (kind) => {
       const exc = await waitFor(outcome, 5);
       expect(isResetOrPipe(exc), `drain() ended with ${String(exc)}`).toBe(true);
       await closeServer(server);
+    });
+  });
+
+  /** A 32 MiB temp file, opened for reading; closed and removed in teardown. */
+  function bigFile(): number {
+    const dir = mkdtempSync(path.join(tmpdir(), 'aionode-t4-'));
+    const file = path.join(dir, 'big');
+    writeFileSync(file, Buffer.alloc(32 * MiB, 0x46));
+    const fd = openSync(file, 'r');
+    h.defer(() => {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    });
+    return fd;
+  }
+
+  it('T4 (sendfile): loop.sendfile to a peer that RSTs rejects with ECONNRESET|EPIPE, settles, no SIGPIPE', async () => {
+    await h.run(async () => {
+      const fd = bigFile();
+      const srv: TrackedProtocol[] = [];
+      const server = await h.loop.createServer(
+        () => {
+          const p = new TrackedProtocol(h.loop, tr, 'srv');
+          srv.push(p);
+          return p;
+        },
+        '127.0.0.1',
+        0,
+      );
+      const peer = await rawClient(serverPort(server));
+      for (let i = 0; i < 500 && srv.length === 0; i++) await sleep(0.01);
+      await waitFor(srv[0].madeFut, 5);
+      const sending = h.loop.sendfile(srv[0].transport!, fd);
+      let got = 0;
+      while (got < 1 * MiB) got += (await waitFor(h.loop.sockRecv(peer, 256 * KiB), 5)).length;
+      peer.setsockopt(C.SOL_SOCKET, C.SO_LINGER, 0);
+      peer.close();
+      let exc: unknown = null;
+      try {
+        const n = await waitFor(sending, 5);
+        exc = `sendfile resolved with ${n}`;
+      } catch (e) {
+        exc = e;
+      }
+      expect(isResetOrPipe(exc), `sendfile ended with ${String(exc)}`).toBe(true);
+      srv[0].transport!.close();
+      await waitFor(srv[0].lostFut, 5);
+      await sleep(0.05);
+      expect(srv[0].lost).toBe(1);
+      await closeServer(server);
+    });
+  });
+
+  it('T4 (sockSendfile): a raw socket sendfile to a peer that RSTs rejects with ECONNRESET|EPIPE, no SIGPIPE', async () => {
+    await h.run(async () => {
+      const fd = bigFile();
+      const l = new Socket(C.AF_INET, C.SOCK_STREAM);
+      h.defer(() => l.close());
+      l.bind(['127.0.0.1', 0]);
+      l.listen(4);
+      const port = (l.getsockname() as [string, number])[1];
+      const acc = h.loop.sockAccept(l);
+      const peer = await rawClient(port);
+      const [s] = await waitFor(acc, 5);
+      h.defer(() => s.close());
+      const sending = h.loop.sockSendfile(s, fd);
+      let got = 0;
+      while (got < 1 * MiB) got += (await waitFor(h.loop.sockRecv(peer, 256 * KiB), 5)).length;
+      peer.setsockopt(C.SOL_SOCKET, C.SO_LINGER, 0);
+      peer.close();
+      let exc: unknown = null;
+      try {
+        const n = await waitFor(sending, 5);
+        exc = `sockSendfile resolved with ${n}`;
+      } catch (e) {
+        exc = e;
+      }
+      expect(isResetOrPipe(exc), `sockSendfile ended with ${String(exc)}`).toBe(true);
+      await sleep(0.05);
+      expect(h.loop._selector.getMap().has(s.fileno())).toBe(false);
     });
   });
 

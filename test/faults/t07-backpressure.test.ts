@@ -121,7 +121,7 @@ describe.each(loopKinds())('T7 peer that never reads on %s', (kind) => {
     expect(tr.violations()).toEqual([]);
   });
 
-  it('StreamWriter write + drain(): drain blocks while the peer does not read; 64 MiB delivered with a bounded buffer', async () => {
+  it.each(['write', 'writelines'] as const)('StreamWriter %s + drain(): drain blocks while the peer does not read; 64 MiB delivered with a bounded buffer', async (how) => {
     const tr = new ConnTracker();
     await h.run(async () => {
       const rss0 = rssMiB();
@@ -129,12 +129,14 @@ describe.each(loopKinds())('T7 peer that never reads on %s', (kind) => {
       const [, w] = await waitFor(openConnection('127.0.0.1', srv.port), 5);
       const peer = await waitFor(srv.peer, 5);
       const chunk = Buffer.alloc(CHUNK, 0x33);
+      const halves = [chunk.subarray(0, CHUNK / 2), chunk.subarray(CHUNK / 2)];
+      const put = (): void => (how === 'write' ? w.write(chunk) : w.writelines(halves));
       let sent = 0;
       let maxBuf = 0;
       let blocked: Future<void> | null = null;
       // Phase 1: write + drain until drain blocks.
       while (sent < TOTAL) {
-        w.write(chunk);
+        put();
         sent += CHUNK;
         maxBuf = Math.max(maxBuf, w.transport.getWriteBufferSize());
         const d = h.loop.createTask(async () => w.drain());
@@ -152,7 +154,7 @@ describe.each(loopKinds())('T7 peer that never reads on %s', (kind) => {
       peer.transport!.resumeReading();
       await waitFor(blocked!, 10);
       while (sent < TOTAL) {
-        w.write(chunk);
+        put();
         sent += CHUNK;
         maxBuf = Math.max(maxBuf, w.transport.getWriteBufferSize());
         await waitFor(w.drain(), 10);
@@ -161,7 +163,7 @@ describe.each(loopKinds())('T7 peer that never reads on %s', (kind) => {
       expect(peer.bytes).toBe(TOTAL);
       expect(maxBuf).toBeLessThanOrEqual(HIGH + CHUNK);
       const grown = rssMiB() - rss0;
-      console.log(`[${kind.name}] T7 stream: max write buffer ${maxBuf} B, RSS +${grown.toFixed(1)} MiB`);
+      console.log(`[${kind.name}] T7 stream ${how}: max write buffer ${maxBuf} B, RSS +${grown.toFixed(1)} MiB`);
       expect(grown).toBeLessThan(32);
       w.close();
       await waitFor(w.waitClosed(), 5);

@@ -15,9 +15,11 @@
  *    readline() still returns "next line\n" intact; no line it returns is
  *    longer than the limit;
  *  - the handler ends normally; no exception-handler call; fds at baseline.
+ * Plus (the plan asks for an example test besides the fuzz): a 4-byte
+ * separator split across two TCP reads at every cut is still found.
  */
 import { describe, expect, it } from 'vitest';
-import { LimitOverrunError, openConnection, startServer, waitFor, type StreamReader, type StreamWriter } from '../../lib/index.js';
+import { LimitOverrunError, openConnection, sleep, startServer, waitFor, type StreamReader, type StreamWriter } from '../../lib/index.js';
 import { faultHarness, KiB, loopKinds, MiB } from '../helpers/faults.js';
 import { serverPort } from '../helpers/net.js';
 
@@ -119,6 +121,43 @@ describe.each(loopKinds())('T9 1 MiB line against a 64 KiB limit on %s', (kind) 
       expect(out.errors).toBeGreaterThan(0);
       expect(out.lines.at(-1)).toBe('next line\n');
       expect(out.seen.maxBuffer).toBeLessThanOrEqual(2 * LIMIT + out.seen.maxChunk);
+    });
+  });
+
+  it.each([1, 2, 3])('readuntil finds a 4-byte separator split across TCP chunks at byte %i', async (cut) => {
+    await h.run(async () => {
+      const sep = '\r\n\r\n';
+      const got = h.loop.createFuture<[string, string]>();
+      const server = await startServer(
+        h.calls.mustCall('clientConnected', async (r: StreamReader, w: StreamWriter) => {
+          try {
+            const head = (await r.readuntil(sep)).toString();
+            const rest = (await r.read()).toString();
+            got.setResult([head, rest]);
+          } catch (e) {
+            got.setException(e);
+          } finally {
+            w.close();
+          }
+        }),
+        '127.0.0.1',
+        0,
+      );
+      const [r, w] = await waitFor(openConnection('127.0.0.1', serverPort(server)), 5);
+      // Separate writes with pauses between them: separate reads on the server.
+      w.write('GET / HTTP/1.0' + sep.slice(0, cut));
+      await w.drain();
+      await sleep(0.02);
+      w.write(sep.slice(cut));
+      await sleep(0.02);
+      w.write('body');
+      w.writeEof();
+      expect(await waitFor(got, 5)).toEqual(['GET / HTTP/1.0' + sep, 'body']);
+      await waitFor(r.read(), 5);
+      w.close();
+      await waitFor(w.waitClosed(), 5).catch(() => undefined);
+      server.close();
+      await waitFor(server.waitClosed(), 5);
     });
   });
 });
