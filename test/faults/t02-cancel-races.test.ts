@@ -488,8 +488,7 @@ describe.each(loopKinds())('T2 cancellation at every await on %s', (kind) => {
     return bad;
   }
 
-  // BUG: a task running openConnection cancelled in the pass where its inner createConnection task has just completed loses the transport (fd + registration leak); see report
-  it.fails('openConnection task cancelled right after its connection is made: nothing leaks', async () => {
+  it('openConnection task cancelled right after its connection is made: nothing leaks', async () => {
     h.defer(closeLeakedRegistrations);
     await h.run(async () => {
       const server = await h.loop.createServer(() => new Protocol(), '127.0.0.1', 0);
@@ -518,8 +517,7 @@ describe.each(loopKinds())('T2 cancellation at every await on %s', (kind) => {
     });
   });
 
-  // BUG: same as openConnection: cancelled in the pass where createUnixConnection has just completed, the transport leaks; see report
-  it.fails('openUnixConnection task cancelled right after its connection is made: nothing leaks', async () => {
+  it('openUnixConnection task cancelled right after its connection is made: nothing leaks', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'aionode-t2-'));
     h.defer(() => rmSync(dir, { recursive: true, force: true }));
     h.defer(closeLeakedRegistrations);
