@@ -43,13 +43,13 @@ napi_value MakeError(napi_env env, napi_status (*make)(napi_env, napi_value,
   return err;
 }
 
-std::string Quote(const std::string& s) {
-  // JSON.stringify of at most 40 characters (+ '…'), like describeArg.
+std::string Quote(const std::string& s, size_t limit) {
+  // JSON.stringify of at most `limit` characters (+ '…'), like describeArg.
   std::string out = "\"";
   size_t chars = 0;
   for (size_t i = 0; i < s.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    if ((c & 0xC0) != 0x80 && ++chars > 40) {
+    if ((c & 0xC0) != 0x80 && ++chars > limit) {
       out += "\xE2\x80\xA6";  // '…'
       break;
     }
@@ -75,9 +75,10 @@ std::string Quote(const std::string& s) {
 }
 
 [[noreturn]] void ThrowArg(Napi::Env env, bool range, const char* name,
-                           const char* expected, const Napi::Value& got) {
+                           const char* expected, const Napi::Value& got,
+                           size_t limit = 40) {
   std::string msg = std::string("Expected \"") + name + "\" to be " +
-                    expected + ", got " + ShowValue(got);
+                    expected + ", got " + ShowValue(got, limit);
   if (range) throw Napi::RangeError::New(env, msg);
   throw Napi::TypeError::New(env, msg);
 }
@@ -101,7 +102,7 @@ std::string NumberText(double d) noexcept {
   return buf;
 }
 
-std::string ShowValue(const Napi::Value& v) noexcept {
+std::string ShowValue(const Napi::Value& v, size_t limit) noexcept {
   napi_env env = v.Env();
   napi_value raw = v;
   napi_valuetype t;
@@ -126,7 +127,7 @@ std::string ShowValue(const Napi::Value& v) noexcept {
       }
       std::string s(len, '\0');
       napi_get_value_string_utf8(env, raw, s.data(), len + 1, &len);
-      return Quote(s);
+      return Quote(s, limit);
     }
     case napi_symbol: return "symbol";
     case napi_function: return "a function";
@@ -138,7 +139,6 @@ std::string ShowValue(const Napi::Value& v) noexcept {
   // a getter or a Proxy trap.
   bool is = false;
   if (napi_is_array(env, raw, &is) == napi_ok && is) return "an array";
-  if (napi_is_buffer(env, raw, &is) == napi_ok && is) return "a Buffer";
   if (napi_is_typedarray(env, raw, &is) == napi_ok && is) {
     napi_typedarray_type tt;
     size_t n = 0;
@@ -217,8 +217,8 @@ int ThrowIfError(Napi::Env env, int rc, const char* syscall,
 }
 
 void ThrowArgType(Napi::Env env, const char* name, const char* expected,
-                  const Napi::Value& got) {
-  ThrowArg(env, false, name, expected, got);
+                  const Napi::Value& got, size_t limit) {
+  ThrowArg(env, false, name, expected, got, limit);
 }
 
 void ThrowArgRange(Napi::Env env, const char* name, const char* expected,

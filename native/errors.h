@@ -39,14 +39,15 @@ int ThrowIfError(Napi::Env env, int rc, const char* syscall,
 // TypeError `Expected "name" to be <expected>, got <value>`, the value shown
 // as lib/exceptions.ts describeArg shows it (strings quoted and escaped,
 // numbers as JS prints them, objects by kind). Reads no property, so it runs
-// no user code.
+// no user code. Strings are cut after `limit` characters.
 [[noreturn]] void ThrowArgType(Napi::Env env, const char* name,
-                               const char* expected, const Napi::Value& got);
+                               const char* expected, const Napi::Value& got,
+                               size_t limit = 40);
 // The same text as a RangeError (a number of the right type out of range).
 [[noreturn]] void ThrowArgRange(Napi::Env env, const char* name,
                                 const char* expected, const Napi::Value& got);
 // How describeArg shows `v` (exposed for messages built elsewhere).
-std::string ShowValue(const Napi::Value& v) noexcept;
+std::string ShowValue(const Napi::Value& v, size_t limit = 40) noexcept;
 // A double as JavaScript's String(d) prints it (NaN, -Infinity, 1e+21...).
 std::string NumberText(double d) noexcept;
 

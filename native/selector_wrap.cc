@@ -215,6 +215,10 @@ Napi::Value SelectorWrap::Select(const Napi::CallbackInfo& info) {
     ThrowArgType(env, "out", "an Int32Array", info[1]);
   }
   Napi::Int32Array out = info[1].As<Napi::Int32Array>();
+  if (out.ElementLength() < 2) {  // room for no pair: epoll_wait says EINVAL
+    ThrowArgRange(env, "out", "an Int32Array of at least 2 elements",
+                  info[1]);
+  }
   int64_t ns;
   if (t < 0 || std::isinf(t)) {
     ns = -1;

@@ -215,9 +215,10 @@ int ReadAddress(napi_env env, napi_value v, const char* name, SockAddr* out) {
     }
     napi_get_value_string_utf8(env, v, path, len + 1, &len);
     if (len > 0 && path[0] != '\0' && std::memchr(path, '\0', len) != nullptr) {
+      // Shown in full (up to sun_path and more): the NUL is the point.
       ThrowArgType(Napi::Env(env), name,
                    "a path without NUL bytes (a leading NUL: an abstract name)",
-                   Napi::Value(env, v));
+                   Napi::Value(env, v), 160);
     }
     if (len > sizeof(sockaddr_un::sun_path)) return -ENAMETOOLONG;
     int rc = MakeUnixAddress(path, len, out);
@@ -792,6 +793,10 @@ Napi::Object Constants(Napi::Env env) {
   set("ENAMETOOLONG", ENAMETOOLONG);
   set("ENOSYS", ENOSYS);
   set("EINVAL", EINVAL);
+  set("ENOTSOCK", ENOTSOCK);
+  set("EADDRINUSE", EADDRINUSE);
+  set("EAFNOSUPPORT", EAFNOSUPPORT);
+  set("EOPNOTSUPP", EOPNOTSUPP);
   c.Freeze();
   return c;
 }
