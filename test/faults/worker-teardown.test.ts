@@ -46,7 +46,7 @@ function runStorm(cfg: Record<string, unknown>, timeoutMs: number): StormResult 
   const where = `(seed ${seed}) status ${r.status} signal ${r.signal}\nstderr: ${r.stderr.slice(-2000)}`;
   // The abort this guards against (item 7), named so a failure says it.
   expect(r.stderr, where).not.toContain('terminate called');
-  expect(r.stderr, where).not.toMatch(/FATAL ERROR|Aborted|Segmentation/);
+  expect(r.stderr, where).not.toMatch(/FATAL ERROR|Aborted|Segmentation|AddressSanitizer/);
   expect(r.signal, where).toBeNull();
   expect(r.status, where).toBe(0);
   const line = r.stdout.trim().split('\n').pop() ?? '';
