@@ -7,9 +7,10 @@
 // including napi_throw itself, and node-addon-api answers a failed call by
 // throwing a C++ Napi::Error; one that escapes an extern "C" callback ends
 // the whole process in std::terminate (exit 134). So:
-//   * every module function is registered through Entry<> and every class
-//     method through Method<> (below), which catch everything and throw it
-//     to JS with plain napi_throw, ignoring its status (when JS cannot run
+//   * every module function is registered through Entry<> (below), and
+//     NativeSelector's constructor, methods and getters through the same
+//     CallGuarded (selector_wrap.cc): they catch everything and throw it to
+//     JS with plain napi_throw, ignoring its status (when JS cannot run
 //     there is nobody to tell);
 //   * MakeOsError never throws and never needs JS to succeed;
 //   * cleanup hooks and finalizers make no Node-API calls that can fail.
@@ -93,22 +94,6 @@ void SetFunction(Napi::Env env, Napi::Object exports, const char* name) {
       napi_create_function(env, name, NAPI_AUTO_LENGTH, Entry<F>, nullptr, &fn);
   if (st != napi_ok) throw Napi::Error::New(env);
   exports.Set(name, Napi::Value(env, fn));
-}
-
-// A prototype method (or getter) of Napi::ObjectWrap class T around `M`,
-// for napi_define_properties: unwraps `this` itself, so a call on a wrong
-// receiver is a TypeError and a failed unwrap in a terminating environment
-// is swallowed like everything else.
-template <typename T, Napi::Value (T::*M)(const Napi::CallbackInfo&)>
-napi_value Method(napi_env env, napi_callback_info cbinfo) noexcept {
-  return CallGuarded(env, [&]() -> napi_value {
-    Napi::CallbackInfo info(env, cbinfo);
-    void* self = nullptr;
-    if (napi_unwrap(env, info.This(), &self) != napi_ok || self == nullptr) {
-      throw Napi::TypeError::New(info.Env(), "Illegal invocation");
-    }
-    return (static_cast<T*>(self)->*M)(info);
-  });
 }
 
 }  // namespace aionode
