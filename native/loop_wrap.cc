@@ -392,12 +392,13 @@ void LoopWrap::Rearm() {
 // Raw N-API here, because in a terminating worker (terminate(),
 // process.exit()) every JS call fails and node-addon-api would turn that
 // into a C++ exception leaving a uv callback; here it simply means "stop
-// calling JS" (Halt).
-int32_t LoopWrap::CallJs(int n) {
+// calling JS" (Halt). `c`, not core_: JS may close the loop during the
+// call (core_ becomes null), while c lives until its close callbacks.
+int32_t LoopWrap::CallJs(LoopCore* c, int n) {
   napi_env env = env_;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) {
-    core_->js_gone = true;
+    c->js_gone = true;
     return 0;
   }
   int32_t flags = 0;
@@ -420,15 +421,15 @@ int32_t LoopWrap::CallJs(int n) {
       if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
           napi_get_and_clear_last_exception(env, &exc) == napi_ok &&
           napi_typeof(env, exc, &t) == napi_ok && t != napi_undefined) {
-        if (napi_fatal_exception(env, exc) != napi_ok) core_->js_gone = true;
+        if (napi_fatal_exception(env, exc) != napi_ok) c->js_gone = true;
       } else {
-        core_->js_gone = true;
+        c->js_gone = true;
       }
     }
   } else {
     // The callback is gone (collected while weak, or references failing at
     // teardown): nothing can be delivered any more.
-    core_->js_gone = true;
+    c->js_gone = true;
   }
   napi_close_handle_scope(env, scope);
   return flags;
@@ -491,7 +492,7 @@ void LoopWrap::RunBatchUnsafe(bool take_io) {
   StopIdle();
   c->in_batch = true;
   c->batches++;
-  int32_t flags = CallJs(n);
+  int32_t flags = CallJs(c, n);
   c->in_batch = false;
   // JS may have closed the loop: then core_ is null (or closing) and c is
   // freed by its last close callback, after this returns.

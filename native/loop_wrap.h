@@ -106,7 +106,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
   LoopCore* Core(Napi::Env env, const char* use);
   void RunBatchUnsafe(bool take_io);
   void Rearm();
-  int32_t CallJs(int n);
+  int32_t CallJs(LoopCore* c, int n);
   void StartIdle();
   void StopIdle();
   // Holds the batch callback strongly (the loop runs) or weakly.
