@@ -95,7 +95,11 @@ void OnHandleClosed(uv_handle_t* h) {
 void OnCleanupHook(napi_async_cleanup_hook_handle handle, void* arg) {
   LoopCore* c = static_cast<LoopCore*>(arg);
   c->cleanup = handle;
-  CloseCore(c);
+  try {
+    CloseCore(c);
+  } catch (...) {
+    // Environment teardown: nothing may be thrown into Node here.
+  }
 }
 
 template <typename H>
