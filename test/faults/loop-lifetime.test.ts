@@ -3,8 +3,11 @@
  * close() is garbage, and the native finalizer closes its fds (selector,
  * wake-up, timer); a running loop is never collected, even when nothing but
  * its own running state refers to it. Needs --expose-gc (vitest.config.mts).
+ * Also the loop's side of item 7: a worker that ends inside a batch.
  */
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { binding } from '../../lib/native.js';
 import { availableBackends, loopOn } from '../helpers/backends.js';
@@ -98,5 +101,40 @@ describe.each(availableBackends())('loop lifetime on %s', (backend) => {
     // Stopped and dropped: now it goes, and its fds with it.
     await collect(() => fdCount() <= before);
     expect(fdCount()).toBeLessThanOrEqual(before);
+  });
+});
+
+const nativeJs = path.resolve(__dirname, '..', '..', 'dist', 'lib', 'native.js');
+
+// Item 7 (loop side): the batch callback closes its loop and then the
+// worker exits (process.exit) inside the same batch. The call into JS fails
+// with no exception to report, and the loop must just stop calling JS: no
+// C++ exception out of the uv callback, no touching the closed core (UBSan
+// caught a null LoopCore here), the main thread unharmed.
+describe.each(availableBackends())('worker ending inside a batch on %s', (backend) => {
+  it('item 7: close() then process.exit() inside a batch ends only the worker', async () => {
+    const before = fdCount();
+    const code = `
+      const { binding } = require(${JSON.stringify(nativeJs)});
+      const b = binding();
+      const events = new Int32Array(64);
+      let nl;
+      const onBatch = () => { nl.close(); process.exit(5); };
+      nl = new b.NativeLoop(new b.NativeSelector(${JSON.stringify(backend)}), events, onBatch);
+      nl.timerIn(0, 0.01);
+      nl.start(false);
+    `;
+    const exits = await Promise.all(
+      Array.from({ length: 4 }, () => {
+        const w = new Worker(code, { eval: true });
+        return new Promise<number>((resolve, reject) => {
+          w.once('error', reject);
+          w.once('exit', resolve);
+        });
+      }),
+    );
+    expect(exits).toEqual([5, 5, 5, 5]);
+    for (let i = 0; i < 50 && fdCount() > before; i++) await sleep(20);
+    expect(fdCount()).toBe(before);
   });
 });
