@@ -23,7 +23,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Protocol, gather, waitFor, type Future, type Transport } from '../../lib/index.js';
-import { faultHarness, fdCount, gcTwice, KiB, loopKinds, MiB } from '../helpers/faults.js';
+import { faultHarness, fdCount, gcTwice, KiB, loopKinds, MiB, rssBoundMiB } from '../helpers/faults.js';
 import { serverPort, settleFds } from '../helpers/net.js';
 
 const WARMUP = 200;
@@ -126,7 +126,7 @@ describe.each(loopKinds())('connection leak check on %s', (kind) => {
       expect(d('heapUsed')).toBeLessThan(2);
       expect(d('external')).toBeLessThan(1);
       expect(d('arrayBuffers')).toBeLessThan(1);
-      expect(d('rss')).toBeLessThan(32);
+      expect(d('rss')).toBeLessThan(rssBoundMiB(32));
       expect(h.loop._selector.getMap().size).toBe(1); // the listener only
       server.close();
       await waitFor(server.waitClosed(), 5);
