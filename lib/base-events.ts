@@ -48,6 +48,8 @@ type Callback = (...args: any[]) => unknown;
 export interface ReadyItem {
   readonly _cancelled?: boolean;
   _run(): void;
+  /** Called instead of `_run` when the loop is closed with the item queued. */
+  _loopClosing?(): void;
   toString(): string;
 }
 
@@ -393,6 +395,9 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     if (this.#closed) return;
     if (this.#debug) logger.debug(`Close ${this.toString()}`);
     this.#closed = true;
+    // A never-retrieved check still queued (futures.ts) must register its
+    // Future now: dropped, it would leave that Future unreported.
+    for (const item of this._ready) item._loopClosing?.();
     this._ready = [];
     this._timers = [];
     this.#freeIds = [];
