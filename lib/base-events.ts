@@ -22,7 +22,7 @@ import { describeArg, RuntimeError } from './exceptions.js';
 import { Future, _setRejection } from './futures.js';
 import { Task, ensureFuture, _promoteTasks, type TaskFactory, type TaskOptions } from './tasks.js';
 import type { AwaitableLike, AwaitedOf } from './coroutines.js';
-import { logger } from './log.js';
+import { logger, showException, showValue } from './log.js';
 import * as dns from 'node:dns/promises';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -62,6 +62,17 @@ function checkCallback(callback: unknown, method: string): asserts callback is C
   const ctor = callback.constructor;
   if (ctor !== Function && (ctor?.name === 'AsyncFunction' || ctor?.name === 'AsyncGeneratorFunction')) {
     throw new TypeError(`coroutines cannot be used with ${method}()`);
+  }
+}
+
+// Python's logging never raises out of logger.error (its handlers report
+// their own failures to stderr). Ours is user-replaceable, so the last
+// resort is one attempt with preformatted text, then silence.
+function logLastResort(message: string, exc: unknown): void {
+  try {
+    logger.error(`${message}\n${showException(exc)}`);
+  } catch {
+    // Nowhere left to report it; escaping would break the loop's pass.
   }
 }
 
@@ -140,8 +151,14 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
       for (let i = 0; i < batch.length; i++) {
         const handle = batch[i];
         if (handle._cancelled === true) continue;
-        if (this.#debug) this.#runTimed(handle);
-        else handle._run();
+        try {
+          if (this.#debug) this.#runTimed(handle);
+          else handle._run();
+        } catch (exc) {
+          // Items report their own errors; one that still throws (a
+          // subclass's _run) must not cost the rest of the pass.
+          this.callExceptionHandler({ message: `Exception in callback ${showValue(handle)}`, exception: exc });
+        }
       }
     } finally {
       this.#inPass = false;
@@ -159,7 +176,11 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     handle._run();
     const dt = this.time() - t0;
     if (dt >= this.slowCallbackDuration) {
-      logger.warning(`Executing ${handle.toString()} took ${dt.toFixed(3)} seconds`);
+      try {
+        logger.warning(`Executing ${showValue(handle)} took ${dt.toFixed(3)} seconds`);
+      } catch {
+        // A failing logger must not cost the rest of the pass.
+      }
     }
   }
 
@@ -478,22 +499,33 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
 
   /**
    * Logs the context's message and exception (asyncio's default handler).
+   * Values that cannot be turned into text are shown as `<unprintable ...>`.
    */
   defaultExceptionHandler(context: ExceptionContext): void {
     const message = context.message || 'Unhandled exception in event loop';
-    const lines = [message];
+    const lines = [String(message)];
     for (const key of Object.keys(context).sort()) {
       if (key === 'message' || key === 'exception') continue;
-      lines.push(`${key}: ${String(context[key])}`);
+      let value: unknown;
+      try {
+        value = context[key];
+      } catch (exc) {
+        lines.push(`${key}: <unprintable: reading it threw ${showValue(exc)}>`);
+        continue;
+      }
+      lines.push(`${key}: ${showValue(value)}`);
     }
-    const exc = context.exception as Error | undefined;
-    if (exc !== undefined) lines.push(exc?.stack ?? String(exc));
+    const exc = context.exception;
+    if (exc !== undefined) lines.push(showException(exc));
     logger.error(lines.join('\n'));
   }
 
   /**
    * Calls the exception handler with `context` (the default one if none is
-   * set). Never throws: a failing handler is logged.
+   * set). Never throws, as asyncio's: a failing custom handler is reported
+   * through the default one, a failing default handler is logged, and if
+   * even the logger fails the failure is dropped. An error escaping here
+   * would leave the loop's pass half done.
    */
   callExceptionHandler(context: ExceptionContext): void {
     const handler = this.#exceptionHandler;
@@ -501,7 +533,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
       try {
         this.defaultExceptionHandler(context);
       } catch (exc) {
-        logger.error('Exception in default exception handler', exc);
+        logLastResort('Exception in default exception handler', exc);
       }
       return;
     }
@@ -515,7 +547,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
           context,
         });
       } catch (exc2) {
-        logger.error('Exception in default exception handler while handling an unexpected error in custom exception handler', exc2);
+        logLastResort('Exception in default exception handler while handling an unexpected error in custom exception handler', exc2);
       }
     }
   }

@@ -37,6 +37,24 @@ export interface ExceptionContext {
 
 export type ExceptionHandler = (loop: AbstractEventLoop, context: ExceptionContext) => void;
 
+/**
+ * formatCallback(), but an argument whose repr throws (a throwing
+ * `inspect.custom`) cannot make the report of a failing callback fail too.
+ */
+function describeCallback(cb: (...args: any[]) => unknown, args: readonly unknown[]): string {
+  try {
+    return formatCallback(cb, args);
+  } catch {
+    let name = '<anonymous>';
+    try {
+      name = cb.name || name;
+    } catch {
+      // A throwing `name` getter: keep the placeholder.
+    }
+    return `${name}(<unprintable arguments>)`;
+  }
+}
+
 /** Object returned by callback registration methods. */
 export class Handle {
   /** @internal */ _callback: ((...args: any[]) => unknown) | null;
@@ -97,7 +115,7 @@ export class Handle {
   protected _describeParts(): string[] {
     const info: string[] = [];
     if (this._cancelled) info.push('cancelled');
-    if (this._callback !== null) info.push(formatCallback(this._callback, this._args ?? []));
+    if (this._callback !== null) info.push(describeCallback(this._callback, this._args ?? []));
     return info;
   }
 

@@ -471,12 +471,18 @@ export class Future<T = unknown> implements PromiseLike<T> {
     const info = [this._state.toLowerCase()];
     if (this._state === FINISHED) {
       const e = this._exception;
-      if (e === undefined) {
-        info.push(`result=${inspect(this._result, { depth: 0, breakLength: Infinity }).slice(0, 80)}`);
-      } else if (e instanceof Error) {
-        info.push(`exception=${e.name}(${e.message === '' ? '' : inspect(e.message)})`);
-      } else {
-        info.push(`exception=${inspect(e, { depth: 0, breakLength: Infinity })}`);
+      // A repr is used in error reports: a value whose own repr throws
+      // must not make them fail.
+      try {
+        if (e === undefined) {
+          info.push(`result=${inspect(this._result, { depth: 0, breakLength: Infinity }).slice(0, 80)}`);
+        } else if (e instanceof Error) {
+          info.push(`exception=${e.name}(${e.message === '' ? '' : inspect(e.message)})`);
+        } else {
+          info.push(`exception=${inspect(e, { depth: 0, breakLength: Infinity })}`);
+        }
+      } catch {
+        info.push(e === undefined ? 'result=<unprintable>' : 'exception=<unprintable>');
       }
     }
     if (this._callbacks.length > 0) info.push(formatCallbacks(this._callbacks));
