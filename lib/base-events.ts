@@ -22,7 +22,7 @@ import { describeArg, RuntimeError } from './exceptions.js';
 import { Future, _setRejection } from './futures.js';
 import { Task, ensureFuture, _promoteTasks, type TaskFactory, type TaskOptions } from './tasks.js';
 import type { AwaitableLike, AwaitedOf } from './coroutines.js';
-import { logger, showException, showValue } from './log.js';
+import { logger, logErrorSafely, showException, showValue } from './log.js';
 import * as dns from 'node:dns/promises';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -65,15 +65,9 @@ function checkCallback(callback: unknown, method: string): asserts callback is C
   }
 }
 
-// Python's logging never raises out of logger.error (its handlers report
-// their own failures to stderr). Ours is user-replaceable, so the last
-// resort is one attempt with preformatted text, then silence.
+// The last resort of callExceptionHandler: preformatted text, then silence.
 function logLastResort(message: string, exc: unknown): void {
-  try {
-    logger.error(`${message}\n${showException(exc)}`);
-  } catch {
-    // Nowhere left to report it; escaping would break the loop's pass.
-  }
+  logErrorSafely(`${message}\n${showException(exc)}`);
 }
 
 function checkTime(value: unknown, name: string, method: string): number {
@@ -320,11 +314,17 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
       throw new TypeError(describeArg('promise', 'a promise or thenable', promise));
     }
     const fut = this.createFuture<T>();
+    // After close() the outcome is dropped, as asyncio's _chain_future drops
+    // a state for a closed destination loop: settling the Future would run
+    // callSoon on a closed loop and reject this reaction (an unhandled
+    // rejection, issue 8 item 9).
     promise.then(
       (v) => {
-        if (!fut.done()) fut.setResult(v);
+        if (!fut.done() && !this.#closed) fut.setResult(v);
       },
-      (e) => _setRejection(fut, e),
+      (e) => {
+        if (!this.#closed) _setRejection(fut, e);
+      },
     );
     return fut;
   }

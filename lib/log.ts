@@ -55,3 +55,17 @@ export function showException(exc: unknown): string {
   }
   return showValue(exc);
 }
+
+/**
+ * @internal logger.error(message) that never throws. Python's logging
+ * never raises out of logger.error (its handlers report their own failures
+ * to stderr); ours is user-replaceable, and the callers (the exception
+ * handler's last resort, promise reactions) have nowhere to send an error.
+ */
+export function logErrorSafely(message: string): void {
+  try {
+    logger.error(message);
+  } catch {
+    // Nowhere left to report it.
+  }
+}

@@ -23,7 +23,7 @@ import {
 import { CancelledError, InvalidStateError, RuntimeError, TimeoutError, describeArg } from './exceptions.js';
 import { Future, isFuture, _setThenHook } from './futures.js';
 import { isGenerator, isThenable, type AwaitableLike, type AwaitedOf, type Coroutine } from './coroutines.js';
-import { logger } from './log.js';
+import { logErrorSafely, logger, showException } from './log.js';
 import { Timeout } from './timeouts.js';
 
 /** Options of createTask / loop.createTask / TaskGroup.createTask. */
@@ -460,14 +460,7 @@ export class Task<T = unknown> extends Future<T> {
         this.#stepRunAndHandleResult(NO_EXC);
       } else if (isThenable(r)) {
         this._coro = r as PromiseLike<T>;
-        (r as PromiseLike<T>).then(
-          (v) => {
-            if (!this.done()) this.#finish(v);
-          },
-          (e) => {
-            if (!this.done()) this.#fail(e);
-          },
-        );
+        this.#follow(r as PromiseLike<T>);
       } else {
         this.#fail(new TypeError(`a coroutine was expected from ${fn.name || 'the function'}(), got ${inspect(r, { depth: 0 })}`));
       }
@@ -496,20 +489,31 @@ export class Task<T = unknown> extends Future<T> {
       });
       return;
     }
-    const follow = (): void => {
-      p.then(
-        (v) => {
-          if (!this.done()) this.#finish(v);
-        },
-        (e) => {
-          if (!this.done()) this.#fail(e);
-        },
-      );
-    };
     // A thenable's then() may await Futures: that waiting is this task's,
     // not its creator's.
-    if (als !== null) als.run(this, follow);
-    else follow();
+    if (als !== null) als.run(this, () => this.#follow(p));
+    else this.#follow(p);
+  }
+
+  // Ends the task with the promise's outcome, unless the loop was closed
+  // meanwhile (issue 8 item 9). asyncio would never run that step: its
+  // call_soon raises on a closed loop, and a Task's done callbacks need
+  // callSoon here too, so ending the task would reject this reaction into
+  // an unhandled rejection. The task stays pending and the outcome is
+  // dropped; a failure is logged, since nothing else can see it any more.
+  #follow(p: PromiseLike<T>): void {
+    p.then(
+      (v) => {
+        if (!this.done() && !this._loop.isClosed()) this.#finish(v);
+      },
+      (e) => {
+        if (this.done()) return;
+        if (!this._loop.isClosed()) this.#fail(e);
+        else if (!(e instanceof CancelledError)) {
+          logErrorSafely(`${this.toString()} failed after its event loop was closed; the exception is dropped\n${showException(e)}`);
+        }
+      },
+    );
   }
 
   protected override _reprInfo(): string[] {

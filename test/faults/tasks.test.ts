@@ -224,3 +224,70 @@ describe('failed tasks nobody awaited (issue 8 item 5, T16)', () => {
     expect(reports).toBe(N);
   }, 120_000);
 });
+
+// ---------------------------------------------------------------- item 9
+
+/**
+ * A child process that runs a task (or loop.wrap Future) waiting on a
+ * foreign promise, closes the loop, then settles the promise. Before the
+ * fix the late settlement ran callSoon on the closed loop: an unhandled
+ * `RuntimeError: Event loop is closed` and exit code 1.
+ */
+const LATE_SETTLE_CHILD = `
+const a = require(process.argv[1]);
+const [kind, outcome] = process.argv.slice(2);
+const out = { unhandled: [], uncaught: [], logged: [], doneCallbackRan: false };
+process.on('unhandledRejection', (e) => out.unhandled.push(String(e)));
+process.on('uncaughtException', (e) => out.uncaught.push(String(e)));
+a.logger.error = (m) => out.logged.push(String(m).split('\\n')[0]);
+(async () => {
+  const loop = a.newEventLoop();
+  let settle;
+  const p = new Promise((resolve, reject) => {
+    settle = outcome === 'reject' ? () => reject(new Error('late failure')) : () => resolve(42);
+  });
+  let fut;
+  if (kind === 'async') fut = loop.createTask(async () => await p);
+  else if (kind === 'generator') fut = loop.createTask((function* () { return yield* loop.wrap(p); })());
+  else if (kind === 'promise') fut = loop.createTask(p);
+  else fut = loop.wrap(p);
+  fut.addDoneCallback(() => { out.doneCallbackRan = true; });
+  loop.callLater(0.01, () => loop.stop());
+  await loop.runForever();
+  loop.close();
+  settle();
+  await new Promise((r) => setTimeout(r, 50));
+  out.state = fut.toString().split(' ')[0];
+  process.stdout.write(JSON.stringify(out));
+})();
+`;
+
+const INDEX = path.resolve(__dirname, '../../dist/lib/index.js');
+
+describe('a task whose foreign promise settles after loop.close() (issue 8 item 9)', () => {
+  // 'generator' waits with yield* loop.wrap(p); 'promise' is createTask(p);
+  // 'wrap' is loop.wrap(p) alone.
+  const cases: [string, string][] = [];
+  for (const kind of ['async', 'generator', 'promise', 'wrap']) for (const outcome of ['resolve', 'reject']) cases.push([kind, outcome]);
+
+  it.each(cases)('%s, %s: no crash, no unhandled rejection, the outcome is dropped', (kind, outcome) => {
+    const r = spawnSync(process.execPath, ['-e', LATE_SETTLE_CHILD, INDEX, kind, outcome], { encoding: 'utf8', timeout: 15_000 });
+    expect(r.stderr).not.toMatch(/Event loop is closed/);
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.unhandled).toEqual([]);
+    expect(out.uncaught).toEqual([]);
+    // asyncio would never have run the step that ends it: it stays pending
+    // and its done callbacks never run (they would need the closed loop).
+    expect(out.doneCallbackRan).toBe(false);
+    expect(out.state).toBe(kind === 'wrap' ? '<Future' : '<Task');
+    // A task's failure that nothing else can see any more is logged once;
+    // a wrap() Future drops it silently, as asyncio's _chain_future does.
+    if (outcome === 'reject' && (kind === 'async' || kind === 'promise')) {
+      expect(out.logged).toHaveLength(1);
+      expect(out.logged[0]).toMatch(/failed after its event loop was closed; the exception is dropped$/);
+    } else {
+      expect(out.logged).toEqual([]);
+    }
+  });
+});
