@@ -38,8 +38,16 @@ import type { SSLTransport, StartTlsOptions } from './sslproto.js';
 // the timer heap is rebuilt without the cancelled ones (asyncio's values).
 export const _MIN_SCHEDULED_TIMER_HANDLES = 100;
 export const _MIN_CANCELLED_TIMER_HANDLES_FRACTION = 0.5;
+// A timer table longer than this and at most a quarter live is renumbered
+// to the live timers only, so memory follows them down after a burst
+// (reliability T13); below it the slack is not worth a sweep.
+export const _MIN_TIMER_TABLE_TO_SHRINK = 4096;
 
 type Callback = (...args: any[]) => unknown;
+
+// The deadline (s) the native side returns for a timer it will never fire:
+// INT64_MAX - 1 ns. No monotonic clock gets near it (292 years of uptime).
+const _NATIVE_NEVER = 9.2e9;
 
 /**
  * What the ready queue holds: a Handle, or a Task whose next step is due
@@ -85,6 +93,8 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   /** @internal Callbacks to run in the next pass, FIFO. */ _ready: ReadyItem[] = [];
   /** @internal Timer table: id -> handle, ids reused through a free list. */ _timers: (TimerHandle | undefined)[] = [];
   #freeIds: number[] = [];
+  // Scheduling order, for renumbering timers without reordering equal deadlines.
+  #timerSeq = 0;
   /** @internal Live timers in the heap, cancelled ones included. */ _timerCount = 0;
   /** @internal */ _timerCancelledCount = 0;
   /** @internal (token, events) / (-1, timerId) pairs, filled natively. */ _events: Int32Array;
@@ -132,8 +142,9 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
       else this._processEvent(ev[i], ev[i + 1]);
     }
     if (
-      this._timerCount > _MIN_SCHEDULED_TIMER_HANDLES &&
-      this._timerCancelledCount / this._timerCount > _MIN_CANCELLED_TIMER_HANDLES_FRACTION
+      (this._timerCount > _MIN_SCHEDULED_TIMER_HANDLES &&
+        this._timerCancelledCount / this._timerCount > _MIN_CANCELLED_TIMER_HANDLES_FRACTION) ||
+      (this._timers.length > _MIN_TIMER_TABLE_TO_SHRINK && this._timerCount < this._timers.length >>> 2)
     ) {
       this.#compactTimers();
     }
@@ -194,15 +205,46 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     this._timerCount--;
   }
 
-  /** Drops every cancelled timer from the native heap (asyncio's heap rebuild). */
+  /**
+   * Drops every cancelled timer from the native heap (asyncio's heap
+   * rebuild); then, if the table is mostly empty slots, renumbers the live
+   * timers so that it shrinks.
+   */
   #compactTimers(): void {
+    const live: TimerHandle[] = [];
     for (const handle of this._timers) {
-      if (handle !== undefined && handle._cancelled) {
+      if (handle === undefined) continue;
+      if (handle._cancelled) {
         this._nativeTimerRemove(handle._id);
         this.#releaseTimer(handle);
+      } else {
+        live.push(handle);
       }
     }
     this._timerCancelledCount = 0;
+    if (this._timers.length > _MIN_TIMER_TABLE_TO_SHRINK && live.length < this._timers.length >>> 2) {
+      this.#renumberTimers(live);
+    }
+  }
+
+  /**
+   * Gives the live timers ids 0..n-1 and drops the rest of the table and
+   * the free list. The table never shrinks otherwise: a live timer with a
+   * high id pins its length, and the native heap indexes by id too. Each
+   * timer is re-added at its own deadline (the native side rounds up, so
+   * never earlier), in (when, seq) order so that equal deadlines keep the
+   * order they were scheduled in. Amortized: a renumbering of n slots
+   * follows at least 3n/4 releases.
+   */
+  #renumberTimers(live: TimerHandle[]): void {
+    live.sort((a, b) => a._when - b._when || a._seq - b._seq);
+    for (const handle of live) this._nativeTimerRemove(handle._id);
+    for (let id = 0; id < live.length; id++) {
+      live[id]._id = id;
+      this._nativeTimerAt(id, live[id]._when);
+    }
+    this._timers = live;
+    this.#freeIds = [];
   }
 
   /** @internal */
@@ -214,6 +256,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     const id = this.#freeIds.length > 0 ? this.#freeIds.pop()! : this._timers.length;
     this._timers[id] = handle;
     handle._id = id;
+    handle._seq = this.#timerSeq++;
     handle._scheduled = true;
     this._timerCount++;
     return id;
@@ -460,9 +503,15 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   }
 
   /**
-   * Arranges for `callback(...args)` to run after `delay` seconds. A
-   * negative delay means "as soon as possible"; `Infinity` never fires.
-   * Timers with the same deadline run in the order they were scheduled.
+   * Arranges for `callback(...args)` to run after `delay` seconds. Timers
+   * with the same deadline run in the order they were scheduled.
+   *
+   * Edge values (reliability T12): `0` runs on the next pass; a negative
+   * delay (down to `-Infinity`) is `0`; `Infinity` and anything beyond
+   * about 292 years never fire (`when()` still reports now + delay); large
+   * delays such as `2**31` seconds never wrap around to fire early.
+   * @throws TypeError for a non-number delay; RangeError for NaN (asyncio
+   * would accept it and run the callback at once).
    */
   callLater(delay: number, callback: Callback, ...args: unknown[]): TimerHandle {
     checkTime(delay, 'delay', 'callLater');
@@ -471,11 +520,19 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     // One crossing: the native side reads the clock and returns `when`.
     const handle = new TimerHandle(0, callback, args, this);
     const id = this.#allocTimer(handle);
-    (handle as { _when: number })._when = this._nativeTimerIn(id, delay < 0 ? 0 : delay);
+    let when = this._nativeTimerIn(id, delay < 0 ? 0 : delay);
+    // Past the native clock's range (int64 ns, about 292 years) the native
+    // side clamps to "never"; when() still tells what was asked, as asyncio.
+    if (when >= _NATIVE_NEVER) when = delay === Infinity ? Infinity : this.time() + delay;
+    (handle as { _when: number })._when = when;
     return handle;
   }
 
-  /** Arranges for `callback(...args)` to run at absolute loop time `when`. */
+  /**
+   * Arranges for `callback(...args)` to run at absolute loop time `when`;
+   * a past `when` (`0`, `-1`, `-Infinity`) runs on the next pass,
+   * `Infinity` never. @throws RangeError for NaN.
+   */
   callAt(when: number, callback: Callback, ...args: unknown[]): TimerHandle {
     checkTime(when, 'when', 'callAt');
     this.#checkClosed();

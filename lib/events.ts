@@ -138,6 +138,7 @@ export class TimerHandle extends Handle {
   /** @internal */ readonly _when: number;
   /** @internal Whether it still sits in the loop's timer heap. */ _scheduled = false;
   /** @internal Slot in the loop's timer table (the native heap's id). */ _id = -1;
+  /** @internal Scheduling order in its loop: ties between equal deadlines. */ _seq = 0;
 
   constructor(
     when: number,
