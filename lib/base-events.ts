@@ -672,6 +672,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   /** createConnection over a Unix stream socket at `path` (or `options.sock`). */
   createUnixConnection<P extends BaseProtocol>(protocolFactory: () => P, path?: string | null, options: CreateConnectionOptions = {}): Task<[Transport, P]> {
     checkFactory(protocolFactory);
+    checkUnixPath(path);
     return this.createTask(createUnixConnectionGen(this, protocolFactory, path, options)) as Task<[Transport, P]>;
   }
 
@@ -694,9 +695,15 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     return this.createTask(createServerGen(this, protocolFactory, host, port, options));
   }
 
-  /** createServer on a Unix socket path (a stale socket file there is removed first). */
+  /**
+   * createServer on a Unix socket path (a stale socket file there is removed
+   * first). With `cleanupSocket` (the default, as asyncio 3.13) `close()`
+   * removes the socket file, if the path still names the socket it bound.
+   * @throws TypeError (at once) for a path with an embedded NUL.
+   */
   createUnixServer(protocolFactory: () => BaseProtocol, path?: string | null, options: CreateServerOptions & { cleanupSocket?: boolean } = {}): Task<Server> {
     checkFactory(protocolFactory);
+    checkUnixPath(path);
     return this.createTask(createUnixServerGen(this, protocolFactory, path, options));
   }
 
@@ -787,6 +794,18 @@ export interface CreateDatagramOptions {
 
 function checkFactory(f: unknown): void {
   if (typeof f !== 'function') throw new TypeError(describeArg('protocolFactory', 'a function returning a protocol', f));
+}
+
+/**
+ * Refuses a filesystem socket path with an embedded NUL: the kernel would
+ * stop at it and bind or connect to a shorter path (Python: "ValueError:
+ * embedded null byte"). A leading NUL names a Linux abstract socket, whose
+ * name may hold any byte.
+ */
+function checkUnixPath(path: unknown): void {
+  if (typeof path === 'string' && !path.startsWith('\0') && path.includes('\0')) {
+    throw new TypeError(describeArg('path', 'a socket path without NUL bytes (only an abstract name starts with one)', path));
+  }
 }
 
 function checkStreamSocket(sock: unknown): asserts sock is Socket {
@@ -1178,7 +1197,7 @@ function* createUnixServerGen(loop: BaseEventLoop, protocolFactory: () => BasePr
     sock = o.sock;
   }
   const server = new Server(loop, [sock], protocolFactory, o.ssl, backlog, o);
-  if ((o.cleanupSocket ?? true) && typeof path === 'string' && !path.startsWith('\0')) server._unixPath = path;
+  if (o.cleanupSocket ?? true) server._watchUnixSocket(sock);
   if (o.startServing ?? true) {
     try {
       server._startServing();
@@ -1265,6 +1284,8 @@ export class Server {
   #waiters: Future<void>[] | null = [];
   #clients = new Set<Transport>();
   /** @internal A Unix socket file to remove on close. */ _unixPath: string | null = null;
+  // Which file _unixPath was when bound: only that one is removed.
+  #unixId: { dev: bigint; ino: bigint } | null = null;
 
   /** @internal Made by createServer / createUnixServer. */
   constructor(loop: BaseEventLoop, sockets: Socket[], protocolFactory: () => BaseProtocol, ssl: unknown, backlog: number, options: CreateServerOptions) {
@@ -1278,6 +1299,44 @@ export class Server {
 
   toString(): string {
     return `<Server sockets=${this.#sockets === null ? '()' : `(${this.#sockets.map((s) => s.toString()).join(', ')})`}>`;
+  }
+
+  /**
+   * @internal Remembers the socket file `sock` is bound to, to remove it on
+   * close (asyncio 3.13 `cleanup_socket`): by inode, so a file that
+   * replaced it meanwhile (another server's) is left alone.
+   */
+  _watchUnixSocket(sock: Socket): void {
+    let path: SockAddr;
+    try {
+      path = sock.getsockname();
+    } catch {
+      return;
+    }
+    if (typeof path !== 'string' || path === '' || path.startsWith('\0')) return;
+    try {
+      const st = fs.statSync(path, { bigint: true });
+      this._unixPath = path;
+      this.#unixId = { dev: st.dev, ino: st.ino };
+    } catch {
+      // Gone already: nothing to clean up.
+    }
+  }
+
+  #removeUnixSocket(): void {
+    const path = this._unixPath;
+    const id = this.#unixId;
+    this._unixPath = null;
+    this.#unixId = null;
+    if (path === null || id === null) return;
+    try {
+      const st = fs.statSync(path, { bigint: true });
+      if (st.ino === id.ino && st.dev === id.dev) fs.unlinkSync(path);
+    } catch (exc) {
+      if ((exc as { code?: string }).code !== 'ENOENT') {
+        logErrorSafely(`Unable to clean up listening UNIX socket ${JSON.stringify(path)}: ${showValue(exc)}`);
+      }
+    }
   }
 
   /** @internal */
@@ -1333,14 +1392,7 @@ export class Server {
     this.#sockets = null;
     for (const sock of sockets) this._loop._stopServing(sock);
     this.#serving = false;
-    if (this._unixPath !== null) {
-      try {
-        fs.unlinkSync(this._unixPath);
-      } catch {
-        // Already gone.
-      }
-      this._unixPath = null;
-    }
+    this.#removeUnixSocket();
     if (this.#servingForever !== null && !this.#servingForever.done()) {
       this.#servingForever.cancel();
       this.#servingForever = null;
