@@ -191,6 +191,8 @@ export abstract class AbstractEventLoop {
   abstract createFuture<T = unknown>(): Future<T>;
   /** Schedules a coroutine and returns its Task. */
   abstract createTask(coro: any, options?: any): Future<any>;
+  /** A Future of this loop that follows a foreign promise. */
+  abstract wrap<T>(promise: PromiseLike<T>): Future<T>;
 
   /** @internal Queues an object with `_run()` for the next pass (tasks use it for their steps). */
   abstract _addReady(item: { _run(): void }): void;

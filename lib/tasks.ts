@@ -595,7 +595,7 @@ export function allTasks(loop?: AbstractEventLoop): Set<Task<unknown>> {
  */
 export function createTask<A extends AwaitableLike<any>>(coro: A, options: TaskOptions = {}): Task<AwaitedOf<A>> {
   const loop = getRunningLoop();
-  return (loop as AbstractEventLoop & { createTask: Function }).createTask(coro, options) as Task<AwaitedOf<A>>;
+  return loop.createTask(coro, options) as Task<AwaitedOf<A>>;
 }
 
 /**
@@ -612,7 +612,7 @@ export function ensureFuture<A extends AwaitableLike<any>>(obj: A, options: { lo
   if (!isGenerator(obj) && typeof obj !== 'function' && !isThenable(obj)) {
     throw new TypeError(`An asyncio.Future, a coroutine or an awaitable is required, got ${inspect(obj, { depth: 0 })}`);
   }
-  const loop = (options.loop ?? getEventLoop()) as AbstractEventLoop & { createTask: Function };
+  const loop = options.loop ?? getEventLoop();
   return loop.createTask(obj, {}) as Future<AwaitedOf<A>>;
 }
 
@@ -991,7 +991,7 @@ export function waitFor<A extends AwaitableLike<any>>(
     // Called inside waitFor's own (async-function) task: its awaits are that
     // task's, so a timeout or a cancel reaches them, as in asyncio where
     // wait_for awaits the coroutine inline.
-    const loop = getEventLoop() as AbstractEventLoop & { createTask: Function };
+    const loop = getEventLoop();
     const fn = aw as () => unknown;
     return loop.createTask(() => waitForFn(loop, fn, t), { eagerStart: true, signal: options.signal }) as Task<AwaitedOf<A>>;
   }
@@ -999,7 +999,7 @@ export function waitFor<A extends AwaitableLike<any>>(
   const inner = isGenerator(aw) ? aw : ensureFuture(aw, {});
   // The caller's loop when one runs (a Future of another loop then fails as
   // in asyncio), else the awaitable's.
-  const loop = (_getRunningLoop() ?? (isFuture(inner) ? inner.getLoop() : getEventLoop())) as AbstractEventLoop & { createTask: Function };
+  const loop = _getRunningLoop() ?? (isFuture(inner) ? inner.getLoop() : getEventLoop());
   return loop.createTask(waitForGen(loop, inner as Future<AwaitedOf<A>> | Coroutine<AwaitedOf<A>>, t), { eagerStart: true, signal: options.signal }) as Task<AwaitedOf<A>>;
 }
 
@@ -1309,6 +1309,6 @@ function toIterable<T>(aw: PromiseLike<T> | Sleep<T>): Generator<Future<unknown>
   const it = (aw as Sleep<T>)[Symbol.iterator];
   if (typeof it === 'function') return it.call(aw);
   // A plain promise from a user-written context manager: wait on it as a Future.
-  const loop = getRunningLoop() as AbstractEventLoop & { wrap<U>(p: PromiseLike<U>): Future<U> };
+  const loop = getRunningLoop();
   return loop.wrap(aw)[Symbol.iterator]();
 }
