@@ -38,10 +38,14 @@ import type { SSLTransport, StartTlsOptions } from './sslproto.js';
 // the timer heap is rebuilt without the cancelled ones (asyncio's values).
 export const _MIN_SCHEDULED_TIMER_HANDLES = 100;
 export const _MIN_CANCELLED_TIMER_HANDLES_FRACTION = 0.5;
-// A timer table longer than this and at most a quarter live is renumbered
-// to the live timers only, so memory follows them down after a burst
-// (reliability T13); below it the slack is not worth a sweep.
+// A timer table longer than this and at most 1/16 live is renumbered to
+// the live timers only, so memory follows them down after a burst
+// (reliability T13); below it the slack is not worth a sweep. The table
+// costs a few bytes a slot against 100+ per live timer, so only a mostly
+// empty one is worth the renumbering's native calls (about 2 per live
+// timer, at most 1/8 call per timer released since the last one).
 export const _MIN_TIMER_TABLE_TO_SHRINK = 4096;
+const _TIMER_TABLE_SPARSE_SHIFT = 4;
 
 type Callback = (...args: any[]) => unknown;
 
@@ -144,7 +148,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     if (
       (this._timerCount > _MIN_SCHEDULED_TIMER_HANDLES &&
         this._timerCancelledCount / this._timerCount > _MIN_CANCELLED_TIMER_HANDLES_FRACTION) ||
-      (this._timers.length > _MIN_TIMER_TABLE_TO_SHRINK && this._timerCount < this._timers.length >>> 2)
+      (this._timers.length > _MIN_TIMER_TABLE_TO_SHRINK && this._timerCount < this._timers.length >>> _TIMER_TABLE_SPARSE_SHIFT)
     ) {
       this.#compactTimers();
     }
@@ -222,7 +226,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
       }
     }
     this._timerCancelledCount = 0;
-    if (this._timers.length > _MIN_TIMER_TABLE_TO_SHRINK && live.length < this._timers.length >>> 2) {
+    if (this._timers.length > _MIN_TIMER_TABLE_TO_SHRINK && live.length < this._timers.length >>> _TIMER_TABLE_SPARSE_SHIFT) {
       this.#renumberTimers(live);
     }
   }
@@ -234,10 +238,10 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
    * timer is re-added at its own deadline (the native side rounds up, so
    * never earlier), in (when, seq) order so that equal deadlines keep the
    * order they were scheduled in. Amortized: a renumbering of n slots
-   * follows at least 3n/4 releases.
+   * follows at least 15n/16 releases.
    */
   #renumberTimers(live: TimerHandle[]): void {
-    live.sort((a, b) => a._when - b._when || a._seq - b._seq);
+    if (live.length > 0) live.sort((a, b) => a._when - b._when || a._seq - b._seq);
     for (const handle of live) this._nativeTimerRemove(handle._id);
     for (let id = 0; id < live.length; id++) {
       live[id]._id = id;

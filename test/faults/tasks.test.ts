@@ -166,6 +166,46 @@ describe('failed tasks nobody awaited (issue 8 item 5, T16)', () => {
     }); // CPython test_futures: test_tb_logger_exception_retrieved / _result_retrieved
   });
 
+  it('a failed task whose done callbacks ignore the exception is still reported, once', async () => {
+    // Its registration is deferred behind the callbacks (futures.ts
+    // UnretrievedCheck): they did not look, so it must happen.
+    const loop = newLoop();
+    const seen = recordExceptions(loop);
+    let called = 0;
+    (() => {
+      const t = loop.createTask(fails('ignored by its callback'));
+      t.addDoneCallback(() => {
+        called++;
+      });
+    })();
+    await complete(loop, passes(4));
+    await collectUntil(() => seen.length > 0);
+    await collectMore();
+    expect(called).toBe(1);
+    expect(made).toHaveLength(1);
+    expect(seen.map((ctx) => ctx.exception)).toEqual(made);
+  });
+
+  it('a deferred check still queued when the loop closes is not lost', async () => {
+    const loop = newLoop();
+    const seen = recordExceptions(loop);
+    const exc = new Error('failing in the last pass');
+    loop.callSoon(() => {
+      // The check is queued behind the callback, for a pass that never comes.
+      const fut = loop.createFuture();
+      fut.addDoneCallback(() => {});
+      fut.setException(exc);
+      loop.stop();
+    });
+    const guard = setTimeout(() => loop.stop(), 5000);
+    await loop.runForever();
+    clearTimeout(guard);
+    loop.close();
+    await collectUntil(() => seen.length > 0);
+    await collectMore();
+    expect(seen.map((ctx) => ctx.exception)).toEqual([exc]);
+  });
+
   it('a task collected after loop.close() is still reported, once', async () => {
     const loop = newLoop();
     const seen = recordExceptions(loop);
