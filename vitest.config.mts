@@ -9,6 +9,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
+    // Fails a test on default exception-handler calls it did not opt into.
+    setupFiles: ['test/setup.ts'],
     pool: 'forks',
     maxWorkers: 2,
     execArgv: ['--expose-gc'],

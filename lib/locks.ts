@@ -473,13 +473,13 @@ export class Semaphore extends _LoopBoundMixin implements AsyncContextManager<vo
 
   /**
    * @param value the initial counter (1 by default).
-   * @throws RangeError 'Semaphore initial value must be >= 0'.
+   * @throws RangeError 'Semaphore initial value must be >= 0, got <value>'.
    * @throws TypeError if `value` is not an integer.
    */
   constructor(value = 1) {
     super();
     checkInteger('value', value);
-    if (value < 0) throw new RangeError('Semaphore initial value must be >= 0');
+    if (value < 0) throw new RangeError(`Semaphore initial value must be >= 0, got ${value}`);
     this._value = value;
   }
 
@@ -601,7 +601,7 @@ export class BoundedSemaphore extends Semaphore {
 
   /**
    * @param value the initial counter and its maximum (1 by default).
-   * @throws RangeError 'Semaphore initial value must be >= 0'.
+   * @throws RangeError 'Semaphore initial value must be >= 0, got <value>'.
    */
   constructor(value = 1) {
     super(value);
@@ -646,13 +646,13 @@ export class Barrier extends _LoopBoundMixin implements AsyncContextManager<numb
 
   /**
    * @param parties how many tasks must wait() to release them.
-   * @throws RangeError 'parties must be >= 1'.
+   * @throws RangeError 'parties must be >= 1, got <parties>'.
    * @throws TypeError if `parties` is not an integer.
    */
   constructor(parties: number) {
     super();
     checkInteger('parties', parties);
-    if (parties < 1) throw new RangeError('parties must be >= 1');
+    if (parties < 1) throw new RangeError(`parties must be >= 1, got ${parties}`);
     this._parties = parties;
   }
 

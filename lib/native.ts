@@ -66,13 +66,38 @@ export interface NativeBinding {
   setErrorFactory(
     factory: (errno: number, code: string, syscall: string, message: string, strerror: string) => Error,
   ): void;
-  /** AF_UNIX socketpair(2), non-blocking and close-on-exec. */
+  /** AF_UNIX socketpair(2), non-blocking and close-on-exec; both fds owned by this environment. */
   socketpair(type?: 'stream' | 'dgram'): [number, number];
-  /** read(2) into `buf`: bytes read (0 at EOF), or -EAGAIN (negative) when nothing is there. */
+  /** read(2) into `buf`: bytes read (0 at EOF), or -EAGAIN (negative) when nothing is there; throws other errors. */
   read(fd: number, buf: Uint8Array): number;
-  /** write(2) from `buf`: bytes written, or -EAGAIN (negative) when full. */
+  /** write(2) from `buf`: bytes written, or -EAGAIN (negative) when full; throws other errors. */
   write(fd: number, buf: Uint8Array): number;
+  /**
+   * close(2); throws (EBADF, ...). The fd stops being this environment's
+   * first. Any fd may be closed (as os.close), not only owned ones.
+   */
   close(fd: number): void;
+
+  // ---- fd ownership (issue 8 item 8) ----
+  // Every fd made by socket(), accept() and socketpair() is owned by the
+  // Node environment (main thread or worker) that made it, until close() or
+  // release(); when the environment is torn down (worker terminate() or
+  // process.exit(), main thread exit) the fds it still owns are closed.
+  // fd numbers are process-wide: an fd closed any other way must be
+  // release()d first, or teardown could close whatever file reused the
+  // number (teardown skips a number whose file identity changed, as a
+  // second line of defence).
+
+  /** Forgets `fd` without closing it (hand-over, e.g. `Socket.detach()`); true when it was owned. */
+  release(fd: number): boolean;
+  /**
+   * Makes an fd from elsewhere owned by this environment, setting O_NONBLOCK
+   * and FD_CLOEXEC (asyncio's setblocking(False)). True when newly owned,
+   * false when it already was. Throws EBADF (syscall 'adopt') for a closed fd.
+   */
+  adopt(fd: number): boolean;
+  /** How many fds this environment owns (tests, leak checks). */
+  ownedFds(): number;
 
   // ---- sockets (native/socket_wrap.cc) ----
   // Data-path calls (connect, accept, recv, send, writev, recvfrom, recvmsg,
@@ -90,7 +115,16 @@ export interface NativeBinding {
   // AF_UNIX, a 3-4 element array AF_INET6, a 2-element array AF_INET6 when
   // the host contains ':', else AF_INET. Address-out arrays are reused: their
   // elements and length are overwritten ([path] for AF_UNIX, [] when the
-  // kernel reports no address).
+  // kernel reports no address). A unix path with a NUL anywhere but first
+  // is a TypeError (the kernel would use a truncated path); one longer than
+  // sun_path is ENAMETOOLONG (bind throws it, connect/sendto return it).
+  //
+  // Data-path calls and read/write refuse, with a TypeError, an fd from
+  // elsewhere that could block the thread (no O_NONBLOCK: a blocking pipe,
+  // FIFO, socket or tty); regular files are fine. Buffers and addresses may
+  // come from arrays with getters: every value is read before any buffer's
+  // memory is used, so a getter that detaches a buffer cannot make the
+  // kernel touch freed memory (a detached buffer counts as empty).
 
   /** socket(2), non-blocking and close-on-exec: the fd. */
   socket(family: number, type: number, protocol?: number): number;
@@ -184,6 +218,10 @@ export interface NativeSocketConstants {
   readonly ENAMETOOLONG: number;
   readonly ENOSYS: number;
   readonly EINVAL: number;
+  readonly ENOTSOCK: number;
+  readonly EADDRINUSE: number;
+  readonly EAFNOSUPPORT: number;
+  readonly EOPNOTSUPP: number;
 }
 
 /** Where the loader looks, first hit wins. Exported for the error test. */

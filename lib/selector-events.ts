@@ -9,7 +9,7 @@
 import { _setDefaultLoopFactory, fileobjToFd, Handle, type FileDescriptorLike } from './events.js';
 import { BaseEventLoop } from './base-events.js';
 import * as fs from 'node:fs';
-import { describeArg, OSError, RuntimeError, SendfileNotAvailableError } from './exceptions.js';
+import { ConnectionError, describeArg, OSError, RuntimeError, SendfileNotAvailableError } from './exceptions.js';
 import type { Coroutine } from './coroutines.js';
 import { Future, _setResultUnlessCancelled } from './futures.js';
 import { logger } from './log.js';
@@ -28,6 +28,15 @@ import {
 } from './selectors.js';
 
 type Callback = (...args: any[]) => unknown;
+
+/**
+ * asyncio's BaseEventLoop.__del__: a loop collected without close() gets a
+ * ResourceWarning. Its fds are closed by the native loop's finalizer (a
+ * stopped loop is only weakly held by native code, so it can be collected).
+ */
+const unclosedLoops = new FinalizationRegistry<string>((repr) => {
+  process.emitWarning(`unclosed event loop ${repr}`, 'ResourceWarning');
+});
 type RW = [reader: Handle | null, writer: Handle | null];
 
 /**
@@ -56,6 +65,13 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
     const nativeSelector = selector._native;
     if (nativeSelector === null) throw new TypeError('The selector is closed');
     this._selector = selector as NativeBackedSelector<RW>;
+    // A registration whose fd was closed behind our back and whose number
+    // came back for a new socket is dead: its callbacks must never run for
+    // the new file's events.
+    this._selector._onStale = (key) => {
+      key.data[0]?.cancel();
+      key.data[1]?.cancel();
+    };
     const b = binding();
     this.#time = b.time;
     // The loop object keeps its batch callback alive; the native side holds
@@ -63,6 +79,7 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
     // garbage (and its fds are closed by the native finalizer).
     this._onBatch = (n: number) => this._runOnce(n);
     this.#native = new b.NativeLoop(nativeSelector, this._events, this._onBatch);
+    unclosedLoops.register(this, `<${this.constructor.name} ${selector.name}>`, this);
   }
 
   /** Which selector backend runs this loop: `'epoll'`, `'poll'`, `'select'`. */
@@ -98,6 +115,7 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
     this.#native.kick();
   }
   protected _nativeClose(): void {
+    unclosedLoops.unregister(this);
     this.#native.close();
     this._selector.close();
   }
@@ -115,6 +133,29 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
       if (writer._cancelled) this.#removeWriter(key.fd);
       else this._ready.push(writer);
     }
+  }
+
+  /**
+   * @internal Called by a Socket this loop watches just before its fd is
+   * closed or detached: drop the registration while the number still names
+   * this socket, then let every waiter run once more. They ask the Socket
+   * for its fd, get -1, and settle with EBADF: a sock* call, a connect or a
+   * sendfile in flight ends instead of waiting forever, and none of them
+   * can touch the number again (reliability F1/F2).
+   */
+  readonly #onSocketClose = (fd: number): void => {
+    if (this.isClosed()) return;
+    const key = this._selector.getMap().get(fd) as SelectorKey<RW> | undefined;
+    if (key === undefined) return;
+    this._selector.unregister(fd);
+    const [reader, writer] = key.data;
+    if (reader !== null && !reader._cancelled) this._addReady(reader);
+    if (writer !== null && !writer._cancelled) this._addReady(writer);
+  };
+
+  /** @internal Watches `sock`: its close() first drops its registration here. */
+  _watch(sock: Socket): void {
+    sock._onClose(this.#onSocketClose);
   }
 
   #checkClosedForIo(): void {
@@ -151,7 +192,7 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
   #add(fd: number, which: 0 | 1, callback: Callback, args: unknown[]): Handle {
     this.#checkClosedForIo();
     if (typeof callback !== 'function') {
-      throw new TypeError(`a callable object was expected by ${which === 0 ? 'addReader' : 'addWriter'}(), got ${typeof callback}`);
+      throw new TypeError(describeArg('callback', `a callable object for ${which === 0 ? 'addReader' : 'addWriter'}()`, callback));
     }
     const handle = new Handle(callback, args, this);
     const mask = which === 0 ? EVENT_READ : EVENT_WRITE;
@@ -162,7 +203,10 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
     } else {
       const old = key.data[which];
       const data: RW = which === 0 ? [handle, key.data[1]] : [key.data[0], handle];
-      this._selector.modify(fd, key.events | mask, data);
+      // Always a native call with a fresh token, even when the interest is
+      // unchanged: if the fd was closed and its number reused, this is what
+      // makes the new file watched (epoll had dropped the old one).
+      this._selector._refile(fd, key.events | mask, data);
       old?.cancel();
     }
     return handle;
@@ -203,6 +247,7 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
    */
   addReader(fd: FileDescriptorLike, callback: Callback, ...args: unknown[]): Handle {
     const n = fileobjToFd(fd);
+    if (fd instanceof Socket) this._watch(fd);
     this.#ensureFdNoTransport(n);
     return this.#add(n, 0, callback, args);
   }
@@ -217,6 +262,7 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
   /** Calls `callback(...args)` whenever `fd` is writable. */
   addWriter(fd: FileDescriptorLike, callback: Callback, ...args: unknown[]): Handle {
     const n = fileobjToFd(fd);
+    if (fd instanceof Socket) this._watch(fd);
     this.#ensureFdNoTransport(n);
     return this.#add(n, 1, callback, args);
   }
@@ -260,6 +306,7 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
   #sockOp<T>(sock: Socket, which: 0 | 1, attempt: () => T | typeof AGAIN): Future<T> {
     const fd = liveFd(sock);
     this.#ensureFdNoTransport(fd);
+    this._watch(sock);
     const fut = this.createFuture<T>();
     // Try at once (the data may already be there), then on readiness.
     let first: T | typeof AGAIN;
@@ -275,6 +322,11 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
     }
     const tryOnce = (): void => {
       if (fut.done()) return;
+      // Woken because the socket was closed under us: fail, never retry.
+      if (sock.fileno() < 0) {
+        fut.setException(socketError(-constants().EBADF, which === 0 ? 'recv' : 'send'));
+        return;
+      }
       let r: T | typeof AGAIN;
       try {
         r = attempt();
@@ -368,6 +420,7 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
   sockConnect(sock: Socket, address: SockAddr): Future<void> {
     const fd = liveFd(sock);
     this.#ensureFdNoTransport(fd);
+    this._watch(sock);
     const fut = this.createFuture<void>();
     const rc = ops().connect(fd, address);
     if (rc === 0) {
@@ -422,11 +475,12 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
    * @throws SendfileNotAvailableError when it cannot be used and `fallback` is false.
    */
   sockSendfile(sock: Socket, file: FileLike, offset = 0, count?: number, fallback = true): Future<number> {
-    const outFd = liveFd(sock);
+    liveFd(sock);
     const inFd = fileFd(file);
     checkSendfileArgs(offset, count);
     if (sock.type !== constants().SOCK_STREAM) throw new RangeError('only SOCK_STREAM type sockets are supported');
-    return this.createTask(sendfileGen(this, sock, outFd, inFd, offset, count, fallback));
+    this._watch(sock);
+    return this.createTask(sendfileGen(this, sock, inFd, offset, count, fallback));
   }
 
   /**
@@ -448,11 +502,23 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
       transport.pauseReading();
       try {
         yield* transport._makeEmptyWaiter();
-        loop._transports.delete(transport._sockFd);
+        const sock = transport._sock;
+        if (sock === null || transport.isClosing()) throw new ConnectionError('Connection is closed by peer');
+        const fd = transport._sockFd;
+        loop._transports.delete(fd);
         try {
-          return yield* sendfileGen(loop, transport._sock!, transport._sockFd, inFd, offset, count, fallback);
+          return yield* sendfileGen(loop, sock, inFd, offset, count, fallback);
+        } catch (exc) {
+          // abort()/close() while the file was going out: say so, rather
+          // than the bare EBADF of a socket closed under sendfile(2).
+          if (transport._sock === null || transport.isClosing()) {
+            throw new ConnectionError('sendfile: the transport was closed while the file was being sent', { cause: exc });
+          }
+          throw exc;
         } finally {
-          loop._transports.set(transport._sockFd, transport);
+          // Back under its fd only if it still owns it: once closed, the
+          // number may already belong to another connection.
+          if (transport._sock !== null && !loop._transports.has(fd)) loop._transports.set(fd, transport);
         }
       } finally {
         transport._resetEmptyWaiter();
@@ -463,6 +529,7 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
 
   /** @internal Starts accepting on a listening socket for a Server. */
   _startServing(protocolFactory: () => BaseProtocol, sock: Socket, server: Server, backlog: number, sslWrap?: SslWrap): void {
+    this._watch(sock);
     this._addReader(sock.fileno(), () => this.#acceptConnection(protocolFactory, sock, server, backlog, sslWrap));
   }
 
@@ -578,19 +645,22 @@ function checkSendfileArgs(offset: unknown, count: unknown): void {
 
 const SENDFILE_CHUNK = 1 << 30;
 
-function* sendfileGen(loop: BaseSelectorEventLoop, sock: Socket, outFd: number, inFd: number, offset: number, count: number | undefined, fallback: boolean): Coroutine<number> {
+function* sendfileGen(loop: BaseSelectorEventLoop, sock: Socket, inFd: number, offset: number, count: number | undefined, fallback: boolean): Coroutine<number> {
   let sent = 0;
   for (;;) {
     const want = count === undefined ? SENDFILE_CHUNK : Math.min(SENDFILE_CHUNK, count - sent);
     if (want <= 0) return sent;
-    const n = ops().sendfile(outFd, inFd, offset + sent, want);
+    // Asked anew every round: after a close the socket says -1, never a
+    // number that may have been handed to another connection meanwhile.
+    const outFd = sock.fileno();
+    const n = outFd < 0 ? -constants().EBADF : ops().sendfile(outFd, inFd, offset + sent, want);
     if (n > 0) {
       sent += n;
       continue;
     }
     if (n === 0) return sent; // EOF
     if (n === -constants().EAGAIN || n === -constants().EINTR) {
-      yield* waitWritable(loop, outFd);
+      yield* waitWritable(loop, sock);
       continue;
     }
     // Not a file sendfile(2) can read (a pipe, a socket): asyncio falls back.
@@ -602,7 +672,9 @@ function* sendfileGen(loop: BaseSelectorEventLoop, sock: Socket, outFd: number, 
   }
 }
 
-function* waitWritable(loop: BaseSelectorEventLoop, fd: number): Coroutine<void> {
+function* waitWritable(loop: BaseSelectorEventLoop, sock: Socket): Coroutine<void> {
+  const fd = liveFd(sock);
+  loop._watch(sock);
   const fut = loop.createFuture<void>();
   const handle = loop._addWriter(fd, () => {
     if (!fut.done()) fut.setResult(undefined);
@@ -626,6 +698,8 @@ function* sendfileFallbackGen(loop: BaseSelectorEventLoop, sock: Socket | null, 
     const data = Buffer.from(chunk.subarray(0, n));
     if (sock !== null) yield* loop.sockSendall(sock, data);
     else {
+      // write() drops data once the transport closes: stop, don't count it as sent.
+      if (transport!.isClosing()) throw new ConnectionError('sendfile: the transport was closed while the file was being sent');
       transport!.write(data);
       // Wait until the buffer drains below the low-water mark, as drain() would.
       if (transport!.getWriteBufferSize() > 0 && transport instanceof SelectorSocketTransport) {
@@ -649,7 +723,7 @@ function liveFd(sock: Socket): number {
 abstract class SelectorTransport extends FlowControlTransport {
   /** @internal */ declare _loop: BaseSelectorEventLoop;
   /** @internal */ _sock: Socket | null;
-  /** @internal */ _sockFd: number;
+  /** @internal The fd at creation: the _transports key and repr only, never an operand (see _fd). */ _sockFd: number;
   /** @internal */ _protocol: BaseProtocol;
   /** @internal */ _protocolConnected = false;
   /** @internal */ _server: Server | null;
@@ -658,6 +732,7 @@ abstract class SelectorTransport extends FlowControlTransport {
   /** @internal Set when connectionLost is scheduled (then counts writes after it). */ _connLost = 0;
   /** @internal */ _closing = false;
   /** @internal */ _paused = false;
+  /** @internal Writes dropped because close() was called (warned about once). */ _writesAfterClose = 0;
 
   constructor(loop: BaseSelectorEventLoop, sock: Socket, protocol: BaseProtocol, extra?: Record<string, unknown>, server?: Server | null) {
     super(extra, loop);
@@ -676,6 +751,7 @@ abstract class SelectorTransport extends FlowControlTransport {
     }
     this._sock = sock;
     this._sockFd = sock.fileno();
+    loop._watch(sock);
     this._protocol = protocol;
     this.setProtocol(protocol);
     this._server = server ?? null;
@@ -690,6 +766,22 @@ abstract class SelectorTransport extends FlowControlTransport {
     info.push(`fd=${this._sockFd}`);
     info.push(`write=<bufsize=${this._bufferSize}>`);
     return `<${info.join(' ')}>`;
+  }
+
+  /**
+   * @internal The fd to operate on, asked of the socket every time: -1 once
+   * it is closed, never a number that may since name another connection.
+   */
+  get _fd(): number {
+    const sock = this._sock;
+    return sock === null ? -1 : sock.fileno();
+  }
+
+  /** @internal write() after close(): dropped, as asyncio does, with one warning. */
+  _dropWrite(): void {
+    if (++this._writesAfterClose === LOG_THRESHOLD_FOR_CONNLOST_WRITES) {
+      logger.warning(`${String(this)}: ${LOG_THRESHOLD_FOR_CONNLOST_WRITES} writes after close() were dropped`);
+    }
   }
 
   abort(): void {
@@ -716,7 +808,7 @@ abstract class SelectorTransport extends FlowControlTransport {
   pauseReading(): void {
     if (!this.isReading()) return;
     this._paused = true;
-    this._loop._removeReader(this._sockFd);
+    this._loop._removeReader(this._fd);
   }
 
   resumeReading(): void {
@@ -731,10 +823,10 @@ abstract class SelectorTransport extends FlowControlTransport {
   close(): void {
     if (this._closing) return;
     this._closing = true;
-    this._loop._removeReader(this._sockFd);
+    this._loop._removeReader(this._fd);
     if (this._bufferSize === 0) {
       this._connLost++;
-      this._loop._removeWriter(this._sockFd);
+      this._loop._removeWriter(this._fd);
       this._loop.callSoon(() => this._callConnectionLost(undefined));
     }
   }
@@ -755,11 +847,11 @@ abstract class SelectorTransport extends FlowControlTransport {
     if (this._bufferSize > 0) {
       this._buffer = [];
       this._bufferSize = 0;
-      this._loop._removeWriter(this._sockFd);
+      this._loop._removeWriter(this._fd);
     }
     if (!this._closing) {
       this._closing = true;
-      this._loop._removeReader(this._sockFd);
+      this._loop._removeReader(this._fd);
     }
     this._connLost++;
     this._loop.callSoon(() => this._callConnectionLost(exc));
@@ -768,12 +860,18 @@ abstract class SelectorTransport extends FlowControlTransport {
   /** @internal Exactly once per connection: tell the protocol, close the socket. */
   _callConnectionLost(exc: Error | undefined): void {
     if (this._sock === null) return;
+    // From here on the connection is lost whichever path got here (a
+    // flushed close() calls this directly): abort() and write() see it.
+    if (this._connLost === 0) this._connLost = 1;
     try {
       if (this._protocolConnected) this._protocol.connectionLost(exc);
     } finally {
-      this._loop._transports.delete(this._sockFd);
-      this._sock.close();
+      if (this._loop._transports.get(this._sockFd) === this) this._loop._transports.delete(this._sockFd);
+      // Socket.close() drops the registrations while the fd is still ours,
+      // then closes it; _sock goes first so nothing re-enters with it.
+      const sock = this._sock;
       this._sock = null;
+      sock.close();
       const server = this._server;
       if (server !== null) {
         server._detach(this);
@@ -830,9 +928,9 @@ export class SelectorSocketTransport extends SelectorTransport {
 
   /** @internal */
   _addReaderIfReading(): void {
-    if (!this.isReading()) return;
+    if (!this.isReading() || this._fd < 0) return;
     try {
-      this._loop._addReader(this._sockFd, this.#readHandle);
+      this._loop._addReader(this._fd, this.#readHandle);
     } catch (exc) {
       // E.g. an accepted fd over select's FD_SETSIZE: end this connection
       // cleanly rather than leave it open and unwatched.
@@ -848,7 +946,8 @@ export class SelectorSocketTransport extends SelectorTransport {
   }
 
   #readData(): void {
-    const n = ops().recv(this._sockFd, scratch, 0, MAX_READ);
+    const fd = this._fd;
+    const n = fd < 0 ? -constants().EBADF : ops().recv(fd, scratch, 0, MAX_READ);
     if (n < 0) {
       if (n === -constants().EAGAIN || n === -constants().EINTR) return;
       this._fatalError(socketError(n, 'read'), 'Fatal read error on socket transport');
@@ -876,7 +975,8 @@ export class SelectorSocketTransport extends SelectorTransport {
       this._fatalError(exc, 'Fatal error: protocol.get_buffer() call failed.');
       return;
     }
-    const n = ops().recv(this._sockFd, buf, 0, buf.length);
+    const fd = this._fd;
+    const n = fd < 0 ? -constants().EBADF : ops().recv(fd, buf, 0, buf.length);
     if (n < 0) {
       if (n === -constants().EAGAIN || n === -constants().EINTR) return;
       this._fatalError(socketError(n, 'read'), 'Fatal read error on socket transport');
@@ -902,7 +1002,7 @@ export class SelectorSocketTransport extends SelectorTransport {
       return;
     }
     // Kept open: the protocol may still write, but nothing more can be read.
-    if (keepOpen) this._loop._removeReader(this._sockFd);
+    if (keepOpen) this._loop._removeReader(this._fd);
     else this.close();
   }
 
@@ -921,10 +1021,17 @@ export class SelectorSocketTransport extends SelectorTransport {
       this._connLost++;
       return;
     }
+    // After close() nothing more is accepted: what was buffered before it
+    // still goes out, to this socket only.
+    if (this._closing) {
+      this._dropWrite();
+      return;
+    }
     let rest = bytes;
     if (this._bufferSize === 0) {
       // Try to send now: usually it all goes and nothing is buffered.
-      const n = ops().send(this._sockFd, bytes, 0, bytes.length);
+      const fd = this._fd;
+      const n = fd < 0 ? -constants().EBADF : ops().send(fd, bytes, 0, bytes.length);
       if (n < 0) {
         if (n !== -constants().EAGAIN && n !== -constants().EINTR) {
           this._fatalError(socketError(n, 'write'), 'Fatal write error on socket transport');
@@ -934,7 +1041,7 @@ export class SelectorSocketTransport extends SelectorTransport {
         if (n === bytes.length) return;
         rest = bytes.subarray(n);
       }
-      this._loop._addWriter(this._sockFd, this.#writeHandle);
+      this._loop._addWriter(fd, this.#writeHandle);
     }
     // The caller may reuse its buffer after write() returns: keep a copy.
     this._buffer.push(rest === bytes ? Buffer.from(bytes) : Buffer.from(rest));
@@ -948,6 +1055,10 @@ export class SelectorSocketTransport extends SelectorTransport {
     if (this._emptyWaiter !== null) throw new RuntimeError('unable to writelines; sendfile is in progress');
     // Convert everything first: a bad item must not leave half a list buffered.
     const items = [...list].map((d) => toBytes(d));
+    if (this._closing && !this._connLost) {
+      if (items.some((b) => b.length > 0)) this._dropWrite();
+      return;
+    }
     let added = 0;
     const wasEmpty = this._bufferSize === 0;
     for (const b of items) {
@@ -965,7 +1076,7 @@ export class SelectorSocketTransport extends SelectorTransport {
     }
     if (wasEmpty) {
       this._writeReady();
-      if (this._bufferSize > 0 && !this._connLost) this._loop._addWriter(this._sockFd, this.#writeHandle);
+      if (this._bufferSize > 0 && !this._connLost) this._loop._addWriter(this._fd, this.#writeHandle);
     }
     this._maybePauseProtocol();
   }
@@ -974,10 +1085,11 @@ export class SelectorSocketTransport extends SelectorTransport {
   _writeReady(): void {
     if (this._connLost || this._bufferSize === 0) return;
     const batch = this._buffer.length > IOV_MAX ? this._buffer.slice(0, IOV_MAX) : this._buffer;
-    const n = batch.length === 1 ? ops().send(this._sockFd, batch[0], 0, batch[0].length) : ops().writev(this._sockFd, batch);
+    const fd = this._fd;
+    const n = fd < 0 ? -constants().EBADF : batch.length === 1 ? ops().send(fd, batch[0], 0, batch[0].length) : ops().writev(fd, batch);
     if (n < 0) {
       if (n === -constants().EAGAIN || n === -constants().EINTR) return;
-      this._loop._removeWriter(this._sockFd);
+      this._loop._removeWriter(fd);
       this._buffer = [];
       this._bufferSize = 0;
       const exc = socketError(n, 'write');
@@ -988,7 +1100,7 @@ export class SelectorSocketTransport extends SelectorTransport {
     this.#consume(n);
     this._maybeResumeProtocol(); // may write more
     if (this._bufferSize === 0) {
-      this._loop._removeWriter(this._sockFd);
+      this._loop._removeWriter(fd);
       if (this._emptyWaiter !== null) this._emptyWaiter.setResult(undefined);
       if (this._closing) this._callConnectionLost(undefined);
       else if (this._eof) this.#shutdownWrite();
@@ -1044,6 +1156,13 @@ export class SelectorSocketTransport extends SelectorTransport {
     this._emptyWaiter = null;
   }
 
+  override _callConnectionLost(exc: Error | undefined): void {
+    super._callConnectionLost(exc);
+    // A sendfile waiting for the buffer to drain must not wait forever.
+    const waiter = this._emptyWaiter;
+    if (waiter !== null && !waiter.done()) waiter.setException(new ConnectionError('Connection is closed by peer'));
+  }
+
   override close(): void {
     super.close();
   }
@@ -1076,15 +1195,16 @@ export class SelectorDatagramTransport extends SelectorTransport {
 
   /** @internal */
   _addReaderIfReading(): void {
-    if (!this.isReading()) return;
-    this._loop._addReader(this._sockFd, this.#readHandle);
+    if (!this.isReading() || this._fd < 0) return;
+    this._loop._addReader(this._fd, this.#readHandle);
   }
 
   /** @internal */
   _readReady(): void {
     if (this._connLost) return;
     const buf = Buffer.allocUnsafe(MAX_READ);
-    const n = ops().recvfrom(this._sockFd, buf, this.#addrOut);
+    const fd = this._fd;
+    const n = fd < 0 ? -constants().EBADF : ops().recvfrom(fd, buf, this.#addrOut);
     if (n < 0) {
       if (n === -constants().EAGAIN || n === -constants().EINTR) return;
       const exc = socketError(n, 'recvfrom');
@@ -1129,9 +1249,14 @@ export class SelectorDatagramTransport extends SelectorTransport {
       this._connLost++;
       return;
     }
+    if (this._closing) {
+      this._dropWrite();
+      return;
+    }
     const target = this._address === undefined ? addr : undefined;
     if (this.#dgBuffer.length === 0) {
-      const n = target === undefined ? ops().send(this._sockFd, bytes, 0, bytes.length) : ops().sendto(this._sockFd, bytes, target);
+      const fd = this._fd;
+      const n = fd < 0 ? -constants().EBADF : target === undefined ? ops().send(fd, bytes, 0, bytes.length) : ops().sendto(fd, bytes, target);
       if (n >= 0) return;
       if (n !== -constants().EAGAIN && n !== -constants().EINTR) {
         // A failed datagram (EMSGSIZE, ECONNREFUSED from an earlier ICMP
@@ -1139,7 +1264,7 @@ export class SelectorDatagramTransport extends SelectorTransport {
         this.#errorReceived(socketError(n, 'sendto', target));
         return;
       }
-      this._loop._addWriter(this._sockFd, this.#writeHandle);
+      this._loop._addWriter(this._fd, this.#writeHandle);
     }
     this.#dgBuffer.push([Buffer.from(bytes), target]);
     this._bufferSize += bytes.length + 8;
@@ -1150,7 +1275,8 @@ export class SelectorDatagramTransport extends SelectorTransport {
   _sendtoReady(): void {
     while (this.#dgBuffer.length > 0) {
       const [data, addr] = this.#dgBuffer[0];
-      const n = addr === undefined ? ops().send(this._sockFd, data, 0, data.length) : ops().sendto(this._sockFd, data, addr);
+      const fd = this._fd;
+      const n = fd < 0 ? -constants().EBADF : addr === undefined ? ops().send(fd, data, 0, data.length) : ops().sendto(fd, data, addr);
       if (n < 0) {
         if (n === -constants().EAGAIN || n === -constants().EINTR) return;
         this.#dgBuffer.shift();
@@ -1162,7 +1288,7 @@ export class SelectorDatagramTransport extends SelectorTransport {
       this._bufferSize -= data.length + 8;
     }
     this._maybeResumeProtocol();
-    this._loop._removeWriter(this._sockFd);
+    this._loop._removeWriter(this._fd);
     if (this._closing) this._callConnectionLost(undefined);
   }
 

@@ -82,6 +82,23 @@ export abstract class BaseSelector<D = unknown> {
   }
 }
 
+/**
+ * Every open native selector, weakly: when the kernel hands out an fd
+ * number, a registration still filed under that number in any of them is
+ * stale (its file was closed behind the selector's back) and is dropped,
+ * so the new file starts with a fresh registration on every backend.
+ */
+const liveSelectors = new Set<WeakRef<NativeBackedSelector<any>>>();
+
+/** @internal Called by aionode whenever it creates an fd (socket, accept). */
+export function _fdOpened(fd: number): void {
+  for (const ref of liveSelectors) {
+    const sel = ref.deref();
+    if (sel === undefined) liveSelectors.delete(ref);
+    else sel._dropStale(fd);
+  }
+}
+
 function checkEvents(events: unknown): number {
   if (typeof events !== 'number' || !Number.isInteger(events) || events < 1 || events > 3) {
     throw new RangeError(describeArg('events', 'EVENT_READ, EVENT_WRITE or both (1..3)', events));
@@ -101,11 +118,53 @@ export class NativeBackedSelector<D = unknown> extends BaseSelector<D> {
   #nextToken = 0;
   #out: Int32Array = new Int32Array(2 * 256);
   readonly #name: string;
+  readonly #ref: WeakRef<NativeBackedSelector<any>>;
+  /** Stale registrations dropped because their fd number was reused (tests, T1). */
+  staleDropped = 0;
+  /** @internal Told about every stale registration dropped (the loop cancels its handles). */
+  _onStale: ((key: SelectorKey<D>) => void) | null = null;
 
   constructor(name: string) {
     super();
     this._native = new (binding().NativeSelector)(name);
     this.#name = this._native.name;
+    this.#ref = new WeakRef(this);
+    liveSelectors.add(this.#ref);
+  }
+
+  /** @internal A new file got number `fd`: forget what was registered under it. */
+  _dropStale(fd: number): void {
+    const key = this.#fdToKey.get(fd);
+    if (key === undefined || this._native === null) return;
+    this.#fdToKey.delete(fd);
+    this._tokenToKey.delete(key._token);
+    // The number now names the new file, which is not registered: epoll
+    // answers ENOENT, poll/select just forget the slot. Either way the old
+    // token can no longer be reported.
+    this._native.unregister(fd);
+    this.staleDropped++;
+    this._onStale?.(key);
+  }
+
+  /**
+   * @internal Re-files a registration under a fresh token with a native
+   * call even when nothing changed: on epoll this re-adds an fd whose file
+   * was closed and whose number was reused (the kernel dropped the old
+   * registration by itself; EPOLL_CTL_MOD then says ENOENT and the backend
+   * adds it anew), so a re-added reader is never silently unwatched.
+   */
+  _refile(fileobj: FileDescriptorLike, events: number, data: D): SelectorKey<D> {
+    const native = this.#live();
+    checkEvents(events);
+    const fd = fileobjToFd(fileobj);
+    const old = this.#fdToKey.get(fd);
+    if (old === undefined) return this.register(fileobj, events, data);
+    const key = new SelectorKey<D>(fileobj, fd, events, data, this.#token());
+    native.modify(fd, key._token, events);
+    this._tokenToKey.delete(old._token);
+    this.#fdToKey.set(fd, key);
+    this._tokenToKey.set(key._token, key);
+    return key;
   }
 
   /** The backend's name: `'epoll'`, `'poll'`, `'select'`. */
@@ -188,6 +247,7 @@ export class NativeBackedSelector<D = unknown> extends BaseSelector<D> {
     if (this._native !== null) {
       this._native.close();
       this._native = null;
+      liveSelectors.delete(this.#ref);
     }
     this.#fdToKey.clear();
     this._tokenToKey.clear();

@@ -9,6 +9,7 @@
 import { inspect } from 'node:util';
 import { describeArg, makeOSError, type OSError } from './exceptions.js';
 import { binding } from './native.js';
+import { _fdOpened } from './selectors.js';
 
 /** A socket address: `[host, port]` (IPv4), `[host, port, flowinfo, scopeId]` (IPv6), or a path (Unix). */
 export type SockAddr = [host: string, port: number] | [host: string, port: number, flowinfo: number, scopeId: number] | string;
@@ -28,6 +29,8 @@ interface SocketOps {
   sendto(fd: number, buf: Uint8Array, addr: SockAddr): number;
   shutdown(fd: number, how: number): void;
   close(fd: number): void;
+  /** Forgets an fd without closing it (its new owner closes it). Absent before the fd registry. */
+  release?(fd: number): void;
   getsockname(fd: number): SockAddr;
   getpeername(fd: number): SockAddr;
   getsockopt(fd: number, level: number, opt: number): number;
@@ -79,9 +82,18 @@ export function socketError(negErrno: number, syscall: string, addr?: unknown): 
 /**
  * A non-blocking socket owned by one object: the fd is closed once, by
  * `close()`, and `detach()` hands ownership away.
+ *
+ * One owner per fd (reliability F1/F2): nothing in aionode keeps a bare fd
+ * number across an await; every operation asks its Socket, whose `fileno()`
+ * is -1 from the moment it closes, so a closed socket can never act on a
+ * number the kernel has since given to another connection. Loops that
+ * watch the fd register a close hook: `close()` runs the hooks *before*
+ * the fd is released (they drop the selector registrations and wake every
+ * waiter, which then sees EBADF), and only then closes the fd.
  */
 export class Socket {
   #fd: number;
+  #closeHooks: ((fd: number) => void)[] | null = null;
   readonly family: number;
   readonly type: number;
 
@@ -96,6 +108,9 @@ export class Socket {
     this.family = family;
     this.type = type;
     this.#fd = fd ?? ops().socket(family, type);
+    // The kernel just handed out this number: any registration still filed
+    // under it belonged to a file that was closed behind its loop's back.
+    _fdOpened(this.#fd);
   }
 
   /** The fd, or -1 once closed or detached. */
@@ -103,12 +118,33 @@ export class Socket {
     return this.#fd;
   }
 
+  /**
+   * @internal Calls `hook(fd)` just before the fd is closed or detached
+   * (once per hook; adding the same hook twice is a no-op).
+   */
+  _onClose(hook: (fd: number) => void): void {
+    if (this.#fd < 0) return;
+    const hooks = (this.#closeHooks ??= []);
+    if (!hooks.includes(hook)) hooks.push(hook);
+  }
+
+  #runCloseHooks(fd: number): void {
+    const hooks = this.#closeHooks;
+    this.#closeHooks = null;
+    if (hooks === null) return;
+    for (const hook of hooks) hook(fd);
+  }
+
   /** Closes the fd (idempotent). */
   close(): void {
     if (this.#fd >= 0) {
       const fd = this.#fd;
       this.#fd = -1;
-      ops().close(fd);
+      try {
+        this.#runCloseHooks(fd);
+      } finally {
+        ops().close(fd);
+      }
     }
   }
 
@@ -116,6 +152,11 @@ export class Socket {
   detach(): number {
     const fd = this.#fd;
     this.#fd = -1;
+    if (fd >= 0) {
+      // The new owner may close it behind our back: stop watching it now.
+      this.#runCloseHooks(fd);
+      ops().release?.(fd);
+    }
     return fd;
   }
 

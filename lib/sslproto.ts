@@ -268,6 +268,9 @@ export class SSLTransport extends FlowControlTransport {
     this.#resumeScheduled = true;
     this.#post(() => {
       this.#resumeScheduled = false;
+      // The connection may have been lost since: no resumeWriting() after
+      // connectionLost().
+      if (this.#rawLost || this.#closed) return;
       this._maybeResumeProtocol();
     });
   };

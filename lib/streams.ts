@@ -144,7 +144,15 @@ function* openGen(
   const protocol = new StreamReaderProtocol(reader, null, { loop });
   const task = connect(loop, () => protocol);
   _bindSignal(task, signal);
-  const [transport] = yield* task;
+  let transport: Transport;
+  try {
+    [transport] = yield* task;
+  } catch (exc) {
+    // Cancelled after the connection was already made (the inner task
+    // finished, we had not resumed yet): nobody else holds the transport.
+    if (task.done() && !task.cancelled() && task.exception() == null) task.result()[0].close();
+    throw exc;
+  }
   const writer = new StreamWriter(transport, protocol, reader, loop);
   return [reader, writer];
 }

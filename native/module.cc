@@ -1,4 +1,6 @@
 // Addon entry: registers the classes and module functions, nothing else.
+// Every function goes through errors.h's Entry<> guard (no C++ exception
+// ever reaches Node, issue 8 item 7).
 #include <napi.h>
 
 #include "addon.h"
@@ -26,40 +28,58 @@ Napi::Value AvailableSelectorsJs(const Napi::CallbackInfo& info) {
 
 Napi::Value ErrnoNameJs(const Napi::CallbackInfo& info) {
   if (!info[0].IsNumber()) ThrowArgType(info.Env(), "errno", "a number", info[0]);
-  return Napi::String::New(info.Env(),
-                           ErrnoName(info[0].As<Napi::Number>().Int32Value()));
+  double d = info[0].As<Napi::Number>().DoubleValue();
+  // Int32Value() of NaN / 2**40 would name an unrelated errno.
+  if (!(d >= 0 && d <= 4095) || d != static_cast<int>(d)) {
+    ThrowArgRange(info.Env(), "errno", "an integer from 0 to 4095", info[0]);
+  }
+  return Napi::String::New(info.Env(), ErrnoName(static_cast<int>(d)));
 }
 
 Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) {
     ThrowArgType(info.Env(), "factory", "a function", info[0]);
   }
-  GetAddonData(info.Env())->error_factory =
-      Napi::Persistent(info[0].As<Napi::Function>());
+  AddonData* data = GetAddonData(info.Env());
+  if (data != nullptr) {
+    data->error_factory = Napi::Persistent(info[0].As<Napi::Function>());
+  }
   return info.Env().Undefined();
 }
 
+void DeleteAddonData(napi_env, void* data, void*) {
+  delete static_cast<AddonData*>(data);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  auto* data = new AddonData();
-  env.SetInstanceData(data);  // deleted with the environment
+  auto* data = new AddonData(env);
+  // Deleted with the environment.
+  if (napi_set_instance_data(env, data, DeleteAddonData, nullptr) != napi_ok) {
+    delete data;
+    throw Napi::Error::New(env, "aionode: cannot set the instance data");
+  }
   Napi::Function selector = SelectorWrap::Init(env);
   Napi::Function loop = LoopWrap::Init(env);
   data->selector_ctor = Napi::Persistent(selector);
   data->loop_ctor = Napi::Persistent(loop);
   exports.Set("NativeSelector", selector);
   exports.Set("NativeLoop", loop);
-  exports.Set("time", Napi::Function::New<Time>(env, "time"));
-  exports.Set("availableSelectors",
-              Napi::Function::New<AvailableSelectorsJs>(env, "availableSelectors"));
-  exports.Set("errnoName", Napi::Function::New<ErrnoNameJs>(env, "errnoName"));
-  exports.Set("setErrorFactory",
-              Napi::Function::New<SetErrorFactory>(env, "setErrorFactory"));
+  SetFunction<Time>(env, exports, "time");
+  SetFunction<AvailableSelectorsJs>(env, exports, "availableSelectors");
+  SetFunction<ErrnoNameJs>(env, exports, "errnoName");
+  SetFunction<SetErrorFactory>(env, exports, "setErrorFactory");
   InitSocketOps(env, exports);
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   return exports;
 }
 
 }  // namespace
+
+void CloseOwnedFds(void* addon_data) {
+  // Environment teardown (worker terminate / exit, main thread exit): close
+  // what the environment's JS never closed. No Node-API call here.
+  static_cast<AddonData*>(addon_data)->fds.CloseAll();
+}
 
 }  // namespace aionode
 

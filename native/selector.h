@@ -52,6 +52,10 @@ class Selector {
   virtual int Register(Fd fd, Token token, uint32_t interest) = 0;
 
   // Replaces the interest and token of a registered fd. -ENOENT if absent.
+  // A registration whose file was closed behind the selector's back is
+  // re-made for whatever file now has that number (epoll's kernel dropped
+  // it with the file; poll and select watch numbers anyway), so a caller
+  // re-filing a reused number gets it watched on every backend.
   virtual int Modify(Fd fd, Token token, uint32_t interest) = 0;
 
   // Stops watching `fd`. -ENOENT if absent. Works for an fd that has already

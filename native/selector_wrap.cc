@@ -14,11 +14,11 @@ namespace {
 int32_t RequireInt32(const Napi::CallbackInfo& info, size_t i,
                      const char* name, int32_t min) {
   Napi::Value v = info[i];
-  if (!v.IsNumber()) ThrowArgType(info.Env(), name, "an integer", v);
+  std::string what = "an integer from " + std::to_string(min) + " to 2147483647";
+  if (!v.IsNumber()) ThrowArgType(info.Env(), name, what.c_str(), v);
   double d = v.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(d) || d != std::trunc(d) || d < min || d > INT32_MAX) {
-    std::string what = "an integer >= " + std::to_string(min);
-    ThrowArgType(info.Env(), name, what.c_str(), v);
+    ThrowArgRange(info.Env(), name, what.c_str(), v);
   }
   return static_cast<int32_t>(d);
 }
@@ -26,32 +26,112 @@ int32_t RequireInt32(const Napi::CallbackInfo& info, size_t i,
 uint32_t RequireInterest(const Napi::CallbackInfo& info, size_t i) {
   int32_t ev = RequireInt32(info, i, "events", 0);
   if (ev < 1 || ev > 3) {
-    throw Napi::RangeError::New(
-        info.Env(), "Expected \"events\" to be EVENT_READ (1), EVENT_WRITE "
-                    "(2) or both (3), got " + std::to_string(ev));
+    ThrowArgRange(info.Env(), "events",
+                  "EVENT_READ (1), EVENT_WRITE (2) or both (3)", info[i]);
   }
   return static_cast<uint32_t>(ev);
 }
 
 }  // namespace
 
+// Tags every NativeSelector so a method called on another native object (a
+// NativeLoop, say), or a NativeLoop given a fake selector, is a TypeError,
+// not a type confusion.
+const napi_type_tag SelectorWrap::kTypeTag = {0x6a1e5c7d0b3f4e21ULL,
+                                              0x9c2d8e4f7a6b1c05ULL};
+
 Napi::Function SelectorWrap::Init(Napi::Env env) {
-  return DefineClass(
-      env, "NativeSelector",
-      {InstanceMethod<&SelectorWrap::Register>("register"),
-       InstanceMethod<&SelectorWrap::Modify>("modify"),
-       InstanceMethod<&SelectorWrap::Unregister>("unregister"),
-       InstanceMethod<&SelectorWrap::Select>("select"),
-       InstanceMethod<&SelectorWrap::Wakeup>("wakeup"),
-       InstanceMethod<&SelectorWrap::Close>("close"),
-       InstanceAccessor<&SelectorWrap::GetName>("name"),
-       InstanceAccessor<&SelectorWrap::GetBackendFd>("backendFd"),
-       InstanceAccessor<&SelectorWrap::GetSize>("size"),
-       InstanceAccessor<&SelectorWrap::GetClosed>("closed")});
+  constexpr auto kMethod = napi_default_method;
+  constexpr auto kGetter = static_cast<napi_property_attributes>(
+      napi_enumerable | napi_configurable);
+  const napi_property_descriptor props[] = {
+      {"register", nullptr, Guarded<&SelectorWrap::Register>, nullptr, nullptr,
+       nullptr, kMethod, nullptr},
+      {"modify", nullptr, Guarded<&SelectorWrap::Modify>, nullptr, nullptr,
+       nullptr, kMethod, nullptr},
+      {"unregister", nullptr, Guarded<&SelectorWrap::Unregister>, nullptr,
+       nullptr, nullptr, kMethod, nullptr},
+      {"select", nullptr, Guarded<&SelectorWrap::Select>, nullptr, nullptr,
+       nullptr, kMethod, nullptr},
+      {"wakeup", nullptr, Guarded<&SelectorWrap::Wakeup>, nullptr, nullptr,
+       nullptr, kMethod, nullptr},
+      {"close", nullptr, Guarded<&SelectorWrap::Close>, nullptr, nullptr,
+       nullptr, kMethod, nullptr},
+      {"name", nullptr, nullptr, Guarded<&SelectorWrap::GetName>, nullptr,
+       nullptr, kGetter, nullptr},
+      {"backendFd", nullptr, nullptr, Guarded<&SelectorWrap::GetBackendFd>,
+       nullptr, nullptr, kGetter, nullptr},
+      {"size", nullptr, nullptr, Guarded<&SelectorWrap::GetSize>, nullptr,
+       nullptr, kGetter, nullptr},
+      {"closed", nullptr, nullptr, Guarded<&SelectorWrap::GetClosed>, nullptr,
+       nullptr, kGetter, nullptr},
+  };
+  napi_value ctor = nullptr;
+  napi_status st = napi_define_class(env, "NativeSelector", NAPI_AUTO_LENGTH,
+                                     Construct, nullptr,
+                                     sizeof(props) / sizeof(props[0]), props,
+                                     &ctor);
+  if (st != napi_ok) throw Napi::Error::New(env);
+  return Napi::Function(env, ctor);
 }
 
-SelectorWrap::SelectorWrap(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<SelectorWrap>(info), env_(info.Env()) {
+napi_value SelectorWrap::Construct(napi_env env, napi_callback_info cbinfo) {
+  return CallGuarded(env, [&]() -> napi_value {
+    Napi::CallbackInfo info(env, cbinfo);
+    if (info.NewTarget().IsEmpty()) {
+      throw Napi::TypeError::New(info.Env(),
+                                 "Class constructor NativeSelector cannot be "
+                                 "invoked without 'new'");
+    }
+    auto self = std::make_unique<SelectorWrap>(info);  // validates, opens
+    napi_value obj = info.This();
+    if (napi_type_tag_object(env, obj, &kTypeTag) != napi_ok ||
+        napi_wrap(env, obj, self.get(), Finalize, nullptr, nullptr) !=
+            napi_ok) {
+      throw Napi::Error::New(info.Env());  // the selector closes with `self`
+    }
+    self.release();  // owned by the JS object now; Finalize deletes it
+    return obj;
+  });
+}
+
+void SelectorWrap::Finalize(napi_env, void* data, void*) {
+  delete static_cast<SelectorWrap*>(data);
+}
+
+SelectorWrap* SelectorWrap::Unwrap(Napi::Object obj) {
+  SelectorWrap* self = FromValue(obj.Env(), obj);
+  if (self == nullptr) {
+    ThrowArgType(obj.Env(), "selector", "a NativeSelector", obj);
+  }
+  return self;
+}
+
+template <Napi::Value (SelectorWrap::*M)(const Napi::CallbackInfo&)>
+napi_value SelectorWrap::Guarded(napi_env env, napi_callback_info cbinfo) {
+  return CallGuarded(env, [&]() -> napi_value {
+    Napi::CallbackInfo info(env, cbinfo);
+    SelectorWrap* self = FromValue(info.Env(), info.This());
+    if (self == nullptr) {
+      ThrowArgType(info.Env(), "this", "a NativeSelector", info.This());
+    }
+    return (self->*M)(info);
+  });
+}
+
+SelectorWrap* SelectorWrap::FromValue(napi_env env, napi_value v) noexcept {
+  bool tagged = false;
+  void* self = nullptr;
+  napi_valuetype t;
+  if (v == nullptr || napi_typeof(env, v, &t) != napi_ok || t != napi_object ||
+      napi_check_object_type_tag(env, v, &kTypeTag, &tagged) != napi_ok ||
+      !tagged || napi_unwrap(env, v, &self) != napi_ok) {
+    return nullptr;
+  }
+  return static_cast<SelectorWrap*>(self);
+}
+
+SelectorWrap::SelectorWrap(const Napi::CallbackInfo& info) : env_(info.Env()) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) ThrowArgType(env, "name", "a string", info[0]);
   std::string name = info[0].As<Napi::String>().Utf8Value();
@@ -129,12 +209,16 @@ Napi::Value SelectorWrap::Select(const Napi::CallbackInfo& info) {
   auto sel = Get(env, "select");
   if (!info[0].IsNumber()) ThrowArgType(env, "timeout", "a number", info[0]);
   double t = info[0].As<Napi::Number>().DoubleValue();
-  if (std::isnan(t)) ThrowArgType(env, "timeout", "a number, not NaN", info[0]);
+  if (std::isnan(t)) ThrowArgRange(env, "timeout", "a number, not NaN", info[0]);
   if (!info[1].IsTypedArray() ||
       info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
     ThrowArgType(env, "out", "an Int32Array", info[1]);
   }
   Napi::Int32Array out = info[1].As<Napi::Int32Array>();
+  if (out.ElementLength() < 2) {  // room for no pair: epoll_wait says EINVAL
+    ThrowArgRange(env, "out", "an Int32Array of at least 2 elements",
+                  info[1]);
+  }
   int64_t ns;
   if (t < 0 || std::isinf(t)) {
     ns = -1;

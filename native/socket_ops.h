@@ -11,7 +11,8 @@
 // - No name resolution: addresses are numeric text only (inet_pton); DNS is
 //   the caller's business (node:dns, off the loop thread).
 // - No state, no allocation: every function is safe from any thread for
-//   distinct fds, as the syscalls underneath are.
+//   distinct fds, as the syscalls underneath are. (FdRegistry, at the end,
+//   is the one stateful piece: one instance per Node environment.)
 #ifndef AIONODE_SOCKET_OPS_H_
 #define AIONODE_SOCKET_OPS_H_
 
@@ -21,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <unordered_map>
 
 namespace aionode {
 
@@ -137,15 +139,69 @@ int MakeInetAddress(int family, const char* host, int port, uint32_t flowinfo,
                     uint32_t scope_id, SockAddr* out);
 
 // An AF_UNIX address from `len` path bytes. A leading '\0' names the Linux
-// abstract namespace (no terminator is added); an empty path is an unnamed
-// address (bind: Linux autobind). Returns 0, or -ENAMETOOLONG when the path
-// does not fit sun_path (a filesystem path needs room for its NUL).
+// abstract namespace (no terminator is added; any byte may follow, NULs
+// included); an empty path is an unnamed address (bind: Linux autobind).
+// Returns 0, -EINVAL for a filesystem path with an embedded NUL (the kernel
+// would silently use the bytes before it: 'dir/sock\0evil' is 'dir/sock'),
+// -EINVAL for an abstract name where there is no abstract namespace (not
+// Linux), or -ENAMETOOLONG when the path does not fit sun_path (a
+// filesystem path needs room for its NUL).
 int MakeUnixAddress(const char* path, size_t len, SockAddr* out);
 
 // Text form of an address (family, host, port / path). Returns 0, or
 // -EAFNOSUPPORT for another family. A length too short for a family gives
 // AF_UNSPEC (no address, e.g. recvfrom on TCP).
 int FormatAddress(const SockAddr& addr, AddressText* out);
+
+// ---- blocking checks and ownership ------------------------------------------
+
+// Sets O_NONBLOCK and FD_CLOEXEC on an fd made elsewhere (asyncio's
+// sock.setblocking(False) for a socket it is handed). Returns 0 or -errno.
+int SetNonBlockingCloexec(int fd);
+
+// Whether a call on `fd` may block the calling thread: 0 when it cannot
+// (O_NONBLOCK is set, or a regular file or block device, which never wait
+// for readiness), 1 when it can (a blocking socket, pipe, FIFO or tty), or
+// -errno (-EBADF for a closed fd). Every fd created here is non-blocking;
+// this is for fds that came from elsewhere.
+int MayBlock(int fd);
+
+// The fds one Node environment (the main thread or a worker) created
+// through the addon and has neither closed nor handed away: the
+// environment's cleanup closes whatever is left, so a terminated or exiting
+// worker leaks no sockets (issue 8, item 8). Not thread-safe: each
+// environment uses its own instance from its own thread.
+//
+// fd numbers are process-wide, and another thread may be given a number the
+// moment it is closed. So only fds recorded here are ever closed by
+// CloseAll, every close path must Remove first, and each entry keeps the
+// file's identity (st_dev, st_ino): CloseAll skips a number that now names
+// another file (the fd was closed behind the registry's back and reused).
+class FdRegistry {
+ public:
+  FdRegistry() = default;
+  FdRegistry(const FdRegistry&) = delete;
+  FdRegistry& operator=(const FdRegistry&) = delete;
+  ~FdRegistry() = default;  // forgets; the owner calls CloseAll first
+
+  // Records `fd` (already recorded: no-op). Returns 0, or -errno when fstat
+  // fails (-EBADF: not open); then nothing is recorded.
+  int Add(int fd);
+  // Forgets `fd` without closing it. Returns whether it was recorded.
+  bool Remove(int fd);
+  bool Has(int fd) const { return fds_.count(fd) != 0; }
+  size_t Size() const { return fds_.size(); }
+  // Closes every recorded fd that still names the file it was recorded
+  // with, and forgets them all. Returns how many it closed.
+  size_t CloseAll();
+
+ private:
+  struct Identity {
+    uint64_t dev;
+    uint64_t ino;
+  };
+  std::unordered_map<int, Identity> fds_;
+};
 
 }  // namespace aionode
 

@@ -9,6 +9,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -41,13 +42,21 @@ constexpr int kIovMax = IOV_MAX;
 constexpr int kIovMax = 1024;
 #endif
 
-// For systems without SOCK_NONBLOCK / accept4: flags after the fact. Not
-// atomic with respect to fork+exec in another thread; Linux never gets here.
-[[maybe_unused]] int SetNonblockCloexec(int fd) {
+// Flags after the fact: for systems without SOCK_NONBLOCK / accept4 (not
+// atomic with respect to fork+exec in another thread; Linux never needs it
+// there), and for fds adopted from elsewhere. Skips a write that would
+// change nothing.
+int SetNonblockCloexec(int fd) {
   int fl = fcntl(fd, F_GETFL);
-  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
+  if (fl < 0) return -errno;
+  if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+    return -errno;
+  }
   int fd_fl = fcntl(fd, F_GETFD);
-  if (fd_fl < 0 || fcntl(fd, F_SETFD, fd_fl | FD_CLOEXEC) < 0) return -errno;
+  if (fd_fl < 0) return -errno;
+  if (!(fd_fl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fd_fl | FD_CLOEXEC) < 0) {
+    return -errno;
+  }
   return 0;
 }
 
@@ -387,6 +396,15 @@ int MakeInetAddress(int family, const char* host, int port, uint32_t flowinfo,
 int MakeUnixAddress(const char* path, size_t len, SockAddr* out) {
   auto* sun = reinterpret_cast<sockaddr_un*>(&out->storage);
   const bool abstract = len > 0 && path[0] == '\0';
+  out->len = 0;
+#if !defined(__linux__)
+  if (abstract) return -EINVAL;
+#endif
+  // The kernel stops a filesystem path at its first NUL: refuse rather than
+  // bind or connect to a shorter path than the caller named.
+  if (!abstract && len > 0 && std::memchr(path, '\0', len) != nullptr) {
+    return -EINVAL;
+  }
   // A filesystem path needs its terminating NUL; an abstract name does not.
   if (len > sizeof(sun->sun_path) - (abstract ? 0 : 1)) {
     out->len = 0;
@@ -452,6 +470,44 @@ int FormatAddress(const SockAddr& addr, AddressText* out) {
     default:
       return -EAFNOSUPPORT;
   }
+}
+
+// ---- blocking checks and ownership ------------------------------------------
+
+int SetNonBlockingCloexec(int fd) { return SetNonblockCloexec(fd); }
+
+int MayBlock(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return -errno;
+  if (fl & O_NONBLOCK) return 0;
+  struct stat st;
+  if (fstat(fd, &st) < 0) return -errno;
+  return S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) ? 0 : 1;
+}
+
+int FdRegistry::Add(int fd) {
+  if (fds_.count(fd) != 0) return 0;
+  struct stat st;
+  if (fstat(fd, &st) < 0) return -errno;
+  fds_.emplace(fd, Identity{static_cast<uint64_t>(st.st_dev),
+                            static_cast<uint64_t>(st.st_ino)});
+  return 0;
+}
+
+bool FdRegistry::Remove(int fd) { return fds_.erase(fd) != 0; }
+
+size_t FdRegistry::CloseAll() {
+  size_t closed = 0;
+  for (const auto& [fd, id] : fds_) {
+    struct stat st;
+    if (fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_dev) == id.dev &&
+        static_cast<uint64_t>(st.st_ino) == id.ino) {
+      FdClose(fd);
+      ++closed;
+    }
+  }
+  fds_.clear();
+  return closed;
 }
 
 }  // namespace aionode

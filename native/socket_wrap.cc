@@ -9,7 +9,23 @@
 //   getpeername, getsockopt, setsockopt) THROW Node-shaped system errors
 //   (code, errno, syscall; bind/listen add address and port).
 // Bad arguments throw TypeError (wrong type) or RangeError (a number out of
-// range), naming the argument.
+// range), naming the argument and showing the value.
+//
+// Safety rules (issue 8):
+// - Item 7: every function is registered through errors.h's Entry<> guard;
+//   no C++ exception reaches Node, even while the environment terminates.
+// - Item 8: every fd created here (socket, accept, socketpair) is recorded
+//   in the environment's FdRegistry (addon.h) before any JS value is made,
+//   and leaves it on close() or release(); the environment's cleanup hook
+//   closes the rest, so a terminated or exiting worker leaks no socket.
+// - Item 11: a raw data pointer is taken only after every JS value of the
+//   call has been read. Reading an array element or an address part can run
+//   user JS (a getter, a Proxy trap) that detaches or shrinks a buffer, so
+//   all reads come first and nothing runs JS between the pointers and the
+//   syscall.
+// - Data-path calls never block the thread: fds made here are non-blocking;
+//   an fd from elsewhere that could block (a blocking pipe, FIFO, socket or
+//   tty) is refused with a TypeError before the syscall.
 //
 // Addresses: AF_INET [host, port]; AF_INET6 [host, port, flowinfo, scopeId];
 // AF_UNIX a path string (a leading '\0' is the Linux abstract namespace).
@@ -31,10 +47,10 @@
 #include <cerrno>
 #include <climits>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "addon.h"
 #include "errors.h"
 #include "socket_ops.h"
 
@@ -50,20 +66,9 @@ constexpr size_t kIovMax = 1024;
 
 // ---- argument checks ------------------------------------------------------------
 
-std::string NumberText(double d) {
-  char buf[32];
-  if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) < 1e17) {
-    std::snprintf(buf, sizeof(buf), "%.0f", d);
-  } else {
-    std::snprintf(buf, sizeof(buf), "%g", d);
-  }
-  return buf;
-}
-
-[[noreturn]] void ThrowRange(Napi::Env env, const std::string& name,
+[[noreturn]] void ThrowRange(Napi::Env env, const char* name,
                              const char* expected, double got) {
-  throw Napi::RangeError::New(env, "Expected \"" + name + "\" to be " +
-                                       expected + ", got " + NumberText(got));
+  ThrowArgRange(env, name, expected, Napi::Number::New(env, got));
 }
 
 // An integer in [min, max]: TypeError when not a number, RangeError when
@@ -75,7 +80,7 @@ double RequireInteger(napi_env env, napi_value v, const char* name,
     ThrowArgType(Napi::Env(env), name, expected, Napi::Value(env, v));
   }
   if (!(d >= min && d <= max) || d != std::trunc(d)) {
-    ThrowRange(Napi::Env(env), name, expected, d);
+    ThrowArgRange(Napi::Env(env), name, expected, Napi::Value(env, v));
   }
   return d;
 }
@@ -138,6 +143,10 @@ Bytes RequireWindow(const Napi::CallbackInfo& info, size_t i) {
 }
 
 // bufs: Uint8Array[] -> iov (at most kIovMax entries used). Returns the count.
+// Two passes (item 11): first every element is read, which may run a getter
+// that detaches or resizes any buffer of the list; only then are the data
+// pointers taken, with no JS left to run before the syscall. A detached
+// buffer has length 0 by then and contributes nothing.
 int RequireIovecs(napi_env env, napi_value v, struct iovec* iov) {
   bool is_array = false;
   uint32_t n = 0;
@@ -147,11 +156,14 @@ int RequireIovecs(napi_env env, napi_value v, struct iovec* iov) {
                  Napi::Value(env, v));
   }
   if (n > kIovMax) n = kIovMax;
+  napi_value els[kIovMax];
   for (uint32_t k = 0; k < n; ++k) {
-    napi_value el;
-    if (napi_get_element(env, v, k, &el) != napi_ok) {
+    if (napi_get_element(env, v, k, &els[k]) != napi_ok) {
       throw Napi::Error::New(Napi::Env(env));  // a pending exception (getter)
     }
+  }
+  for (uint32_t k = 0; k < n; ++k) {
+    napi_value el = els[k];
     napi_typedarray_type type;
     size_t len = 0;
     void* data = nullptr;
@@ -179,22 +191,42 @@ int RequireIovecs(napi_env env, napi_value v, struct iovec* iov) {
 }
 
 // Reads a JS address into `out`. Returns 0, or -ENAMETOOLONG for a unix path
-// that does not fit (an OS-style error the caller reports in its own way).
-// Throws TypeError / RangeError for a wrong shape, a non-numeric host or a
-// port out of range.
+// that does not fit sun_path (an OS-style error the caller reports in its
+// own way, as Python's "AF_UNIX path too long" OSError). Throws TypeError /
+// RangeError for a wrong shape, a non-numeric host, a port out of range, or
+// a unix path with an embedded NUL (item 12: the kernel would use the bytes
+// before it, so 'dir/sock\0evil' would bind or connect to 'dir/sock').
+// A leading NUL is the Linux abstract namespace, whose names may contain
+// any byte, NUL included.
 int ReadAddress(napi_env env, napi_value v, const char* name, SockAddr* out) {
   napi_valuetype t;
-  napi_typeof(env, v, &t);
+  if (napi_typeof(env, v, &t) != napi_ok) t = napi_undefined;
+  out->len = 0;
   if (t == napi_string) {
-    char path[sizeof(sockaddr_un::sun_path) + 2];
+    char small[sizeof(sockaddr_un::sun_path) + 1];
+    std::string big;
+    char* path = small;
     size_t len = 0;
     napi_get_value_string_utf8(env, v, nullptr, 0, &len);
-    if (len > sizeof(sockaddr_un::sun_path)) {
-      out->len = 0;
-      return -ENAMETOOLONG;
+    if (len >= sizeof(small)) {  // too long anyway; read it for the NUL check
+      big.resize(len);
+      path = big.data();
     }
-    napi_get_value_string_utf8(env, v, path, sizeof(path), &len);
-    return MakeUnixAddress(path, len, out);
+    napi_get_value_string_utf8(env, v, path, len + 1, &len);
+    if (len > 0 && path[0] != '\0' && std::memchr(path, '\0', len) != nullptr) {
+      // Shown in full (up to sun_path and more): the NUL is the point.
+      ThrowArgType(Napi::Env(env), name,
+                   "a path without NUL bytes (a leading NUL: an abstract name)",
+                   Napi::Value(env, v), 160);
+    }
+    if (len > sizeof(sockaddr_un::sun_path)) return -ENAMETOOLONG;
+    int rc = MakeUnixAddress(path, len, out);
+    if (rc == -EINVAL) {  // an abstract name where there is no such thing
+      ThrowArgType(Napi::Env(env), name,
+                   "a path (abstract names are Linux only)",
+                   Napi::Value(env, v));
+    }
+    return rc;
   }
   bool is_array = false;
   uint32_t n = 0;
@@ -346,6 +378,52 @@ inline Napi::Value Num(napi_env env, int64_t n) {
   return Napi::Value(env, v);
 }
 
+// ---- ownership and blocking ---------------------------------------------------------
+
+// Records a new fd as the environment's (item 8). Called right after the
+// syscall, before any JS value is made, so an fd is never made without an
+// owner. When it cannot be recorded (out of memory) the fd is closed and
+// -ENOMEM returned: an fd nobody would close is worse than a failed call.
+int Own(Napi::Env env, int fd) {
+  if (fd < 0) return fd;
+  AddonData* data = GetAddonData(env);
+  if (data == nullptr) return fd;  // no environment state: nothing to tie to
+  int rc;
+  try {
+    rc = data->fds.Add(fd);
+  } catch (...) {  // std::bad_alloc from the map
+    rc = -ENOMEM;
+  }
+  if (rc < 0) {
+    FdClose(fd);
+    return rc;
+  }
+  return fd;
+}
+
+// Forgets `fd` (close and release); true when it was the environment's.
+bool Disown(Napi::Env env, int fd) {
+  AddonData* data = GetAddonData(env);
+  return data != nullptr && data->fds.Remove(fd);
+}
+
+// The fd argument of a data-path call: refused when a call on it could
+// block the thread (an fd made elsewhere without O_NONBLOCK). fds made here
+// are non-blocking, which one lookup shows, without a syscall.
+int RequireDataFd(const Napi::CallbackInfo& info, size_t i,
+                  const char* name = "fd") {
+  int fd = RequireFd(info, i, name);
+  AddonData* data = GetAddonData(info.Env());
+  if (data != nullptr && data->fds.Has(fd)) return fd;
+  if (MayBlock(fd) == 1) {  // errors (EBADF, ...) are the call's to report
+    ThrowArgType(info.Env(), name,
+                 "a non-blocking descriptor (O_NONBLOCK; this one would "
+                 "block the thread)",
+                 info[i]);
+  }
+  return fd;
+}
+
 // ---- original four: socketpair / read / write / close ------------------------------
 
 // socketpair(type = 'stream' | 'dgram') -> [fd, fd]
@@ -362,6 +440,13 @@ Napi::Value SocketPairJs(const Napi::CallbackInfo& info) {
   }
   int fds[2];
   ThrowIfError(env, SocketPair(type, fds), "socketpair");
+  int rc = Own(env, fds[0]);
+  if (rc >= 0) rc = Own(env, fds[1]);
+  if (rc < 0) {  // one of them was closed by Own; close the other too
+    if (Disown(env, fds[0])) FdClose(fds[0]);
+    if (Disown(env, fds[1])) FdClose(fds[1]);
+    ThrowIfError(env, rc, "socketpair");
+  }
   Napi::Array out = Napi::Array::New(env, 2);
   out.Set(0u, fds[0]);
   out.Set(1u, fds[1]);
@@ -370,7 +455,7 @@ Napi::Value SocketPairJs(const Napi::CallbackInfo& info) {
 
 // read(fd, buf) -> bytes read (0 at EOF), or -EAGAIN; throws other errors.
 Napi::Value ReadJs(const Napi::CallbackInfo& info) {
-  int fd = RequireFd(info, 0);
+  int fd = RequireDataFd(info, 0);
   Bytes buf = RequireBytes(info.Env(), info[1], "buffer");
   int64_t n = FdRead(fd, buf.data, buf.len);
   if (n == -EAGAIN || n == -EWOULDBLOCK) return Num(info.Env(), -EAGAIN);
@@ -380,7 +465,7 @@ Napi::Value ReadJs(const Napi::CallbackInfo& info) {
 
 // write(fd, buf) -> bytes written, or -EAGAIN; throws other errors.
 Napi::Value WriteJs(const Napi::CallbackInfo& info) {
-  int fd = RequireFd(info, 0);
+  int fd = RequireDataFd(info, 0);
   Bytes buf = RequireBytes(info.Env(), info[1], "buffer");
   int64_t n = FdWrite(fd, buf.data, buf.len);
   if (n == -EAGAIN || n == -EWOULDBLOCK) return Num(info.Env(), -EAGAIN);
@@ -388,10 +473,44 @@ Napi::Value WriteJs(const Napi::CallbackInfo& info) {
   return Num(info.Env(), n);
 }
 
+// close(fd): forgets the fd (it is no longer the environment's), then
+// closes it. Any fd may be closed, as with os.close(); only the registry's
+// fds are ever closed by the environment's cleanup.
 Napi::Value CloseJs(const Napi::CallbackInfo& info) {
   int fd = RequireFd(info, 0);
+  Disown(info.Env(), fd);
   ThrowIfError(info.Env(), FdClose(fd), "close");
   return info.Env().Undefined();
+}
+
+// release(fd) -> boolean: forgets the fd without closing it (the caller
+// hands it to someone else, e.g. Socket.detach()); true when it was owned.
+Napi::Value ReleaseJs(const Napi::CallbackInfo& info) {
+  int fd = RequireFd(info, 0);
+  return Napi::Boolean::New(info.Env(), Disown(info.Env(), fd));
+}
+
+// adopt(fd) -> boolean: makes an fd from elsewhere the environment's (closed
+// at teardown unless closed or released first), setting O_NONBLOCK and
+// FD_CLOEXEC as asyncio's setblocking(False) does for a socket it is
+// handed. True when newly recorded, false when it was already owned (every
+// fd from socket/accept/socketpair is). Throws EBADF for a closed fd.
+Napi::Value AdoptJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RequireFd(info, 0);
+  AddonData* data = GetAddonData(env);
+  if (data != nullptr && data->fds.Has(fd)) return Napi::Boolean::New(env, false);
+  ThrowIfError(env, SetNonBlockingCloexec(fd), "adopt");
+  if (data == nullptr) return Napi::Boolean::New(env, false);
+  ThrowIfError(env, data->fds.Add(fd), "adopt");
+  return Napi::Boolean::New(env, true);
+}
+
+// ownedFds() -> how many fds the environment owns (tests, leak checks).
+Napi::Value OwnedFdsJs(const Napi::CallbackInfo& info) {
+  AddonData* data = GetAddonData(info.Env());
+  return Napi::Number::New(info.Env(),
+                           data != nullptr ? static_cast<double>(data->fds.Size()) : 0);
 }
 
 // ---- setup calls: throw --------------------------------------------------------------
@@ -411,7 +530,8 @@ Napi::Value SocketJs(const Napi::CallbackInfo& info) {
   if (type != SOCK_STREAM && type != SOCK_DGRAM) {
     ThrowRange(env, "type", "SOCK_STREAM or SOCK_DGRAM", type);
   }
-  return Num(env, ThrowIfError(env, Socket(family, type, protocol), "socket"));
+  return Num(env, ThrowIfError(env, Own(env, Socket(family, type, protocol)),
+                               "socket"));
 }
 
 // bind(fd, addr)
@@ -517,7 +637,7 @@ Napi::Value SetSockOptJs(const Napi::CallbackInfo& info) {
 // connect(fd, addr) -> 0 | -EINPROGRESS | -errno
 Napi::Value ConnectJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = RequireFd(info, 0);
+  int fd = RequireDataFd(info, 0);
   SockAddr addr;
   int rc = ReadAddress(env, info[1], "addr", &addr);
   if (rc == 0) rc = Connect(fd, addr);
@@ -527,34 +647,44 @@ Napi::Value ConnectJs(const Napi::CallbackInfo& info) {
 // accept(fd, addrOut?) -> fd | -errno; fills addrOut with the peer address.
 Napi::Value AcceptJs(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  int fd = RequireFd(info, 0);
+  int fd = RequireDataFd(info, 0);
   napi_value out = nullptr;
   if (info.Length() > 1 && !IsNullish(env, info[1])) {
     out = RequireAddrOut(info, 1);
   }
   SockAddr addr;
-  int c = Accept4(fd, &addr.storage, &addr.len);
-  if (c >= 0 && out != nullptr) FillAddress(env, out, addr);
+  int c = Own(info.Env(), Accept4(fd, &addr.storage, &addr.len));
+  if (c >= 0 && out != nullptr) {
+    FillAddress(env, out, addr);
+    // A setter on addrOut threw: the caller will never see the fd, so it
+    // must not stay open (the connection is dropped, as on any accept error).
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) != napi_ok || pending) {
+      Disown(info.Env(), c);
+      FdClose(c);
+      return Napi::Value();
+    }
+  }
   return Num(env, c);
 }
 
 // recv(fd, buf, offset?, length?) -> n | 0 at EOF | -errno
 Napi::Value RecvJs(const Napi::CallbackInfo& info) {
-  int fd = RequireFd(info, 0);
+  int fd = RequireDataFd(info, 0);
   Bytes b = RequireWindow(info, 1);
   return Num(info.Env(), Recv(fd, b.data, b.len, 0));
 }
 
 // send(fd, buf, offset?, length?) -> n | -errno
 Napi::Value SendJs(const Napi::CallbackInfo& info) {
-  int fd = RequireFd(info, 0);
+  int fd = RequireDataFd(info, 0);
   Bytes b = RequireWindow(info, 1);
   return Num(info.Env(), Send(fd, b.data, b.len, 0));
 }
 
 // writev(fd, bufs) -> n | -errno
 Napi::Value WritevJs(const Napi::CallbackInfo& info) {
-  int fd = RequireFd(info, 0);
+  int fd = RequireDataFd(info, 0);
   struct iovec iov[kIovMax];
   int n = RequireIovecs(info.Env(), info[1], iov);
   return Num(info.Env(), Writev(fd, iov, n));
@@ -562,7 +692,7 @@ Napi::Value WritevJs(const Napi::CallbackInfo& info) {
 
 // recvmsg(fd, bufs) -> n | -errno
 Napi::Value RecvMsgJs(const Napi::CallbackInfo& info) {
-  int fd = RequireFd(info, 0);
+  int fd = RequireDataFd(info, 0);
   struct iovec iov[kIovMax];
   int n = RequireIovecs(info.Env(), info[1], iov);
   return Num(info.Env(), RecvMsg(fd, iov, n, 0));
@@ -571,7 +701,7 @@ Napi::Value RecvMsgJs(const Napi::CallbackInfo& info) {
 // recvfrom(fd, buf, addrOut) -> n | -errno; addrOut gets the sender.
 Napi::Value RecvFromJs(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  int fd = RequireFd(info, 0);
+  int fd = RequireDataFd(info, 0);
   Bytes b = RequireBytes(env, info[1], "buffer");
   napi_value out = nullptr;
   if (!IsNullish(env, info[2])) out = RequireAddrOut(info, 2);
@@ -584,10 +714,12 @@ Napi::Value RecvFromJs(const Napi::CallbackInfo& info) {
 // sendto(fd, buf, addr) -> n | -errno
 Napi::Value SendToJs(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  int fd = RequireFd(info, 0);
-  Bytes b = RequireBytes(env, info[1], "buffer");
+  int fd = RequireDataFd(info, 0);
+  // The address first: reading it may run getters (item 11), which must not
+  // run between taking the buffer's pointer and the syscall.
   SockAddr to;
   int rc = ReadAddress(env, info[2], "addr", &to);
+  Bytes b = RequireBytes(env, info[1], "buffer");
   if (rc < 0) return Num(env, rc);
   return Num(env, SendTo(fd, b.data, b.len, 0, to));
 }
@@ -595,7 +727,7 @@ Napi::Value SendToJs(const Napi::CallbackInfo& info) {
 // sendfile(outFd, inFd, offset, count) -> n | -errno
 Napi::Value SendFileJs(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  int out_fd = RequireFd(info, 0, "outFd");
+  int out_fd = RequireDataFd(info, 0, "outFd");
   int in_fd = RequireFd(info, 1, "inFd");
   double off = RequireInteger(env, info[2], "offset", 0, 9007199254740991.0,
                               "a non-negative safe integer");
@@ -660,6 +792,10 @@ Napi::Object Constants(Napi::Env env) {
   set("ENAMETOOLONG", ENAMETOOLONG);
   set("ENOSYS", ENOSYS);
   set("EINVAL", EINVAL);
+  set("ENOTSOCK", ENOTSOCK);
+  set("EADDRINUSE", EADDRINUSE);
+  set("EAFNOSUPPORT", EAFNOSUPPORT);
+  set("EOPNOTSUPP", EOPNOTSUPP);
   c.Freeze();
   return c;
 }
@@ -667,28 +803,30 @@ Napi::Object Constants(Napi::Env env) {
 }  // namespace
 
 void InitSocketOps(Napi::Env env, Napi::Object exports) {
-  auto fn = [&](const char* name, Napi::Function f) { exports.Set(name, f); };
-  fn("socketpair", Napi::Function::New<SocketPairJs>(env, "socketpair"));
-  fn("read", Napi::Function::New<ReadJs>(env, "read"));
-  fn("write", Napi::Function::New<WriteJs>(env, "write"));
-  fn("close", Napi::Function::New<CloseJs>(env, "close"));
-  fn("socket", Napi::Function::New<SocketJs>(env, "socket"));
-  fn("bind", Napi::Function::New<BindJs>(env, "bind"));
-  fn("listen", Napi::Function::New<ListenJs>(env, "listen"));
-  fn("shutdown", Napi::Function::New<ShutdownJs>(env, "shutdown"));
-  fn("getsockname", Napi::Function::New<GetSockNameJs>(env, "getsockname"));
-  fn("getpeername", Napi::Function::New<GetPeerNameJs>(env, "getpeername"));
-  fn("getsockopt", Napi::Function::New<GetSockOptJs>(env, "getsockopt"));
-  fn("setsockopt", Napi::Function::New<SetSockOptJs>(env, "setsockopt"));
-  fn("connect", Napi::Function::New<ConnectJs>(env, "connect"));
-  fn("accept", Napi::Function::New<AcceptJs>(env, "accept"));
-  fn("recv", Napi::Function::New<RecvJs>(env, "recv"));
-  fn("send", Napi::Function::New<SendJs>(env, "send"));
-  fn("writev", Napi::Function::New<WritevJs>(env, "writev"));
-  fn("recvmsg", Napi::Function::New<RecvMsgJs>(env, "recvmsg"));
-  fn("recvfrom", Napi::Function::New<RecvFromJs>(env, "recvfrom"));
-  fn("sendto", Napi::Function::New<SendToJs>(env, "sendto"));
-  fn("sendfile", Napi::Function::New<SendFileJs>(env, "sendfile"));
+  SetFunction<SocketPairJs>(env, exports, "socketpair");
+  SetFunction<ReadJs>(env, exports, "read");
+  SetFunction<WriteJs>(env, exports, "write");
+  SetFunction<CloseJs>(env, exports, "close");
+  SetFunction<ReleaseJs>(env, exports, "release");
+  SetFunction<AdoptJs>(env, exports, "adopt");
+  SetFunction<OwnedFdsJs>(env, exports, "ownedFds");
+  SetFunction<SocketJs>(env, exports, "socket");
+  SetFunction<BindJs>(env, exports, "bind");
+  SetFunction<ListenJs>(env, exports, "listen");
+  SetFunction<ShutdownJs>(env, exports, "shutdown");
+  SetFunction<GetSockNameJs>(env, exports, "getsockname");
+  SetFunction<GetPeerNameJs>(env, exports, "getpeername");
+  SetFunction<GetSockOptJs>(env, exports, "getsockopt");
+  SetFunction<SetSockOptJs>(env, exports, "setsockopt");
+  SetFunction<ConnectJs>(env, exports, "connect");
+  SetFunction<AcceptJs>(env, exports, "accept");
+  SetFunction<RecvJs>(env, exports, "recv");
+  SetFunction<SendJs>(env, exports, "send");
+  SetFunction<WritevJs>(env, exports, "writev");
+  SetFunction<RecvMsgJs>(env, exports, "recvmsg");
+  SetFunction<RecvFromJs>(env, exports, "recvfrom");
+  SetFunction<SendToJs>(env, exports, "sendto");
+  SetFunction<SendFileJs>(env, exports, "sendfile");
   exports.Set("constants", Constants(env));
 }
 

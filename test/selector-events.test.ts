@@ -164,7 +164,7 @@ describe.each(availableBackends())('SelectorEventLoop readers and writers on %s'
     expect(() => loop.addReader('3' as never, () => {})).toThrow(/Expected "fd" to be an integer file descriptor/);
     expect(() => loop.addWriter(1.5, () => {})).toThrow(TypeError);
     const [a] = pair();
-    expect(() => loop.addReader(a, null as never)).toThrow(/a callable object was expected by addReader\(\)/);
+    expect(() => loop.addReader(a, null as never)).toThrow(/Expected "callback" to be a callable object for addReader\(\), got null/);
     expect(loop._selector.getMap().size).toBe(0);
   });
 

@@ -24,6 +24,7 @@ import {
   setEventLoop,
   sleep,
   wait,
+  waitFor,
   type ExceptionContext,
   type Sleep,
   type Task,
@@ -385,6 +386,45 @@ describe.each(KINDS)('StreamReader with %s tasks', (kind) => {
     expect(await runCo(() => stream.readuntil('aaa'))).toEqual(B('XXXaaa'));
     expect(stream._buffer).toEqual(B(''));
   }); // CPython test_streams: test_readuntil_multi_chunks_1
+
+  // Issue 8, Deliver 5: a separator split across two feedData() calls while
+  // readuntil() is already waiting (the reader must not resume its search
+  // past a partial match), as an example, not only through the fuzz.
+  it('readuntil() finds "\\r\\n" split as "\\r" | "\\n" across two feeds while it waits', async () => {
+    const stream = reader();
+    const task = spawn(loop, kind, () => stream.readuntil('\r\n'));
+    await runBriefly(loop);
+    stream.feedData(B('GET / HTTP/1.1\r'));
+    await runBriefly(loop);
+    expect(task.done()).toBe(false);
+    stream.feedData(B('\nHost: x\r\n'));
+    expect(await loop.runUntilComplete(waitFor(task, 2))).toEqual(B('GET / HTTP/1.1\r\n'));
+    expect(stream._buffer).toEqual(B('Host: x\r\n'));
+    expect(await runCo(() => stream.readuntil('\r\n'))).toEqual(B('Host: x\r\n'));
+  });
+
+  it('readuntil() finds a multi-byte separator split at every position, fed while it waits', async () => {
+    const sep = '<-END->';
+    const msg = 'payload' + sep;
+    for (let cut = 1; cut < msg.length; cut++) {
+      for (const split3 of [false, true]) {
+        const stream = reader();
+        const task = spawn(loop, kind, () => stream.readuntil(sep));
+        await runBriefly(loop);
+        // Two feeds at `cut`, or three (the tail split once more in half).
+        const parts = [msg.slice(0, cut), msg.slice(cut)];
+        if (split3 && parts[1].length > 1) parts.splice(1, 1, parts[1].slice(0, 1), parts[1].slice(1));
+        for (let i = 0; i < parts.length; i++) {
+          stream.feedData(B(parts[i]));
+          await runBriefly(loop);
+          if (i < parts.length - 1) expect(task.done(), `cut ${cut}, part ${i}`).toBe(false);
+        }
+        stream.feedData(B('tail'));
+        expect(await loop.runUntilComplete(waitFor(task, 2)), `cut ${cut}`).toEqual(B(msg));
+        expect(stream._buffer).toEqual(B('tail'));
+      }
+    }
+  });
 
   it('readuntil() throws IncompleteReadError at EOF and empties the buffer', async () => {
     const stream = reader();

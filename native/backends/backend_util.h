@@ -8,6 +8,7 @@
 #define AIONODE_BACKENDS_BACKEND_UTIL_H_
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -176,6 +177,27 @@ class WakeupFd {
 // fcntl(2) F_GETFD fails with EBADF exactly when fd is not open: the check
 // poll and select need to report -EBADF the way epoll_ctl(2) does.
 inline bool FdIsOpen(int fd) { return fd >= 0 && fcntl(fd, F_GETFD) >= 0; }
+
+// The open file behind an fd, as fstat(2) names it (st_dev, st_ino). poll
+// and select watch fd *numbers*; when a watched fd is closed behind their
+// back and the number is handed to another file, only this tells the two
+// apart, so they can let the registration die with its file as epoll's
+// kernel does.
+struct FileId {
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  bool operator==(const FileId& o) const { return dev == o.dev && ino == o.ino; }
+  bool operator!=(const FileId& o) const { return !(*this == o); }
+};
+
+// 0 and *out, or -errno (-EBADF for a closed fd).
+inline int GetFileId(int fd, FileId* out) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) return -errno;
+  out->dev = static_cast<uint64_t>(st.st_dev);
+  out->ino = static_cast<uint64_t>(st.st_ino);
+  return 0;
+}
 
 }  // namespace backend
 }  // namespace aionode

@@ -77,7 +77,14 @@ int EpollSelector::Modify(Fd fd, Token token, uint32_t interest) {
   struct epoll_event ev = {};
   ev.events = ToOsFlags(interest);
   ev.data.u64 = PackData(token, interest);
-  if (epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) < 0) return -errno;
+  if (epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) == 0) return 0;
+  // epoll(7): the kernel drops a registration by itself when the last
+  // descriptor of its file closes, so ENOENT here means the fd was closed
+  // behind our back and its number now names another file. The caller is
+  // re-filing this number for that file: add it, so a re-added reader is
+  // watched on every backend alike (poll and select key by number anyway).
+  if (errno != ENOENT) return -errno;
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) < 0) return -errno;
   return 0;
 }
 

@@ -20,7 +20,7 @@ int PollSelector::Create(std::unique_ptr<Selector>* out) {
   wake.fd = sel->wakeup_.read_fd();
   wake.events = POLLIN;
   sel->pollfds_.push_back(wake);
-  sel->regs_.push_back(Registration{INT32_MIN, 0, 0});  // placeholder
+  sel->regs_.push_back(Registration{INT32_MIN, 0, 0, wake.fd, {}, false});
   *out = std::move(sel);
   return 0;
 }
@@ -34,12 +34,13 @@ int PollSelector::Register(Fd fd, Token token, uint32_t interest) {
     if (IndexOf(fd) >= 0) return -EEXIST;
     // poll(2) would only say POLLNVAL later; refuse a closed fd now, with
     // the EBADF that epoll_ctl(2) gives.
-    if (!backend::FdIsOpen(fd)) return -EBADF;
+    backend::FileId id;
+    if (backend::GetFileId(fd, &id) < 0) return -EBADF;
     struct pollfd pfd = {};
     pfd.fd = fd;
     pfd.events = ToOsFlags(interest);
     pollfds_.push_back(pfd);
-    regs_.push_back(Registration{token, interest, next_serial_++});
+    regs_.push_back(Registration{token, interest, next_serial_++, fd, id, false});
     const size_t ufd = static_cast<size_t>(fd);
     if (ufd >= index_by_fd_.size()) index_by_fd_.resize(ufd + 1, -1);
     index_by_fd_[ufd] = static_cast<int32_t>(pollfds_.size() - 1);
@@ -56,10 +57,17 @@ int PollSelector::Modify(Fd fd, Token token, uint32_t interest) {
     std::lock_guard<std::mutex> lock(mu_);
     const int i = IndexOf(fd);
     if (i < 0) return -ENOENT;
-    if (!backend::FdIsOpen(fd)) return -EBADF;  // as epoll_ctl(2) MOD
+    backend::FileId id;
+    if (backend::GetFileId(fd, &id) < 0) return -EBADF;  // as epoll_ctl(2) MOD
+    // Re-filing also revives a stale registration for the file that has the
+    // number now, as epoll's MOD-then-ADD does.
+    Registration& reg = regs_[static_cast<size_t>(i)];
+    pollfds_[static_cast<size_t>(i)].fd = fd;
     pollfds_[static_cast<size_t>(i)].events = ToOsFlags(interest);
-    regs_[static_cast<size_t>(i)].token = token;
-    regs_[static_cast<size_t>(i)].interest = interest;
+    reg.token = token;
+    reg.interest = interest;
+    reg.id = id;
+    reg.stale = false;
     blocked = select_blocked_;
   }
   WakeBlockedSelect(blocked);
@@ -78,7 +86,7 @@ int PollSelector::Unregister(Fd fd) {
     if (ui != last) {
       pollfds_[ui] = pollfds_[last];
       regs_[ui] = regs_[last];
-      index_by_fd_[static_cast<size_t>(pollfds_[ui].fd)] = i;
+      index_by_fd_[static_cast<size_t>(regs_[ui].fd)] = i;
     }
     pollfds_.pop_back();
     regs_.pop_back();
@@ -133,7 +141,16 @@ int PollSelector::Select(EventBuffer* out, int64_t timeout_ns) {
     const int cur = IndexOf(snapshot_[i].fd);
     if (cur < 0) continue;
     const Registration& reg = regs_[static_cast<size_t>(cur)];
-    if (reg.serial != snapshot_serials_[i]) continue;
+    if (reg.serial != snapshot_serials_[i] || reg.stale) continue;
+    // A registration dies with its file, on every backend: a closed fd
+    // (POLLNVAL) or a number that now names another file is never
+    // reported, exactly as epoll forgets a closed file.
+    backend::FileId now;
+    if ((revents & POLLNVAL) != 0 ||
+        backend::GetFileId(reg.fd, &now) < 0 || now != reg.id) {
+      MarkStale(static_cast<size_t>(cur));
+      continue;
+    }
     const uint32_t events = FromOsFlags(revents) & reg.interest;
     if (events == 0) continue;
     out->data[2 * count] = reg.token;
@@ -144,6 +161,11 @@ int PollSelector::Select(EventBuffer* out, int64_t timeout_ns) {
 }
 
 int PollSelector::Wakeup() { return wakeup_.Signal(); }
+
+void PollSelector::MarkStale(size_t i) {
+  regs_[i].stale = true;
+  pollfds_[i].fd = -1;
+}
 
 int PollSelector::Size() const {
   std::lock_guard<std::mutex> lock(mu_);

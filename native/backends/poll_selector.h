@@ -36,11 +36,18 @@ class PollSelector final : public Selector {
     Token token;
     uint32_t interest;
     uint64_t serial;  // changes on every Register, kept by Modify
+    Fd fd;            // pollfds_[i].fd is -1 while the registration is stale
+    backend::FileId id;  // the file registered; checked before reporting
+    bool stale;       // its file was closed behind our back: never reported
   };
 
   PollSelector() = default;
   // Index of fd in pollfds_ / regs_, or -1. Requires mu_.
   int IndexOf(Fd fd) const;
+  // The registration at index i lost its file (closed, or the number now
+  // names another file): poll(2) ignores a negative fd, so it stops being
+  // watched (no POLLNVAL spin) until Modify re-files it. Requires mu_.
+  void MarkStale(size_t i);
   // Wakes a Select blocked on another thread so it takes a new snapshot.
   void WakeBlockedSelect(bool select_blocked);
 

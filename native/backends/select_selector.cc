@@ -48,8 +48,9 @@ int SelectSelector::Register(Fd fd, Token token, uint32_t interest) {
     if (Find(fd) != nullptr) return -EEXIST;
     // select(2) would fail as a whole with EBADF later; refuse a closed fd
     // now, with the EBADF that epoll_ctl(2) gives.
-    if (!backend::FdIsOpen(fd)) return -EBADF;
-    regs_[fd] = Registration{token, interest, next_serial_++};
+    backend::FileId id;
+    if (backend::GetFileId(fd, &id) < 0) return -EBADF;
+    regs_[fd] = Registration{token, interest, next_serial_++, id, false};
     SetInterest(fd, interest);
     if (fd > max_fd_) max_fd_ = fd;
     ++size_;
@@ -66,9 +67,14 @@ int SelectSelector::Modify(Fd fd, Token token, uint32_t interest) {
     std::lock_guard<std::mutex> lock(mu_);
     Registration* reg = Find(fd);
     if (reg == nullptr) return -ENOENT;
-    if (!backend::FdIsOpen(fd)) return -EBADF;  // as epoll_ctl(2) MOD
+    backend::FileId id;
+    if (backend::GetFileId(fd, &id) < 0) return -EBADF;  // as epoll_ctl(2) MOD
+    // Re-filing also revives a stale registration for the file that has the
+    // number now, as epoll's MOD-then-ADD does.
     reg->token = token;
     reg->interest = interest;
+    reg->id = id;
+    reg->stale = false;
     SetInterest(fd, interest);
     blocked = select_blocked_;
   }
@@ -82,7 +88,7 @@ int SelectSelector::Unregister(Fd fd) {
     std::lock_guard<std::mutex> lock(mu_);
     Registration* reg = Find(fd);
     if (reg == nullptr) return -ENOENT;
-    *reg = Registration{0, 0, 0};
+    *reg = Registration{0, 0, 0, {}, false};
     FD_CLR(fd, &read_set_);
     FD_CLR(fd, &write_set_);
     --size_;
@@ -106,15 +112,13 @@ int SelectSelector::Select(EventBuffer* out, int64_t timeout_ns) {
   int nfds;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    snapshot_read_ = read_set_;
-    snapshot_write_ = write_set_;
-    nfds = max_fd_ + 1;
-    for (int fd = 0; fd < nfds; ++fd) snapshot_serials_[fd] = regs_[fd].serial;
+    nfds = TakeSnapshot();
     // Set under the same lock as the snapshot: a change made after this
     // point sees the flag and wakes us; one made before is in the snapshot.
     select_blocked_ = timeout_ns != 0;
   }
   backend::Deadline deadline(timeout_ns);
+  int ebadf_retries = 0;
   fd_set ready_read;
   fd_set ready_write;
   int n;
@@ -132,26 +136,30 @@ int SelectSelector::Select(EventBuffer* out, int64_t timeout_ns) {
     if (n < 0 && errno == EBADF) {
       // An fd was closed without being unregistered (or was unregistered
       // and closed by another thread after our snapshot). select(2) then
-      // fails as a whole; report each closed fd as poll(2) does POLLNVAL,
-      // as ready in its registered directions, so the caller finds out.
-      ready_read = snapshot_read_;
-      ready_write = snapshot_write_;
-      n = 0;
+      // fails as a whole. A registration dies with its file, as on epoll:
+      // take the closed fds out of the sets and wait again on the rest.
+      int dropped = 0;
+      std::lock_guard<std::mutex> lock(mu_);
       for (int fd = 0; fd < nfds; ++fd) {
         const bool watched = FD_ISSET(fd, &snapshot_read_) ||
                              FD_ISSET(fd, &snapshot_write_);
-        if (watched && !backend::FdIsOpen(fd)) {
-          ++n;
-        } else {
-          FD_CLR(fd, &ready_read);
-          FD_CLR(fd, &ready_write);
-        }
+        if (!watched || backend::FdIsOpen(fd)) continue;
+        // Unregistered or already stale since our snapshot: the fresh
+        // snapshot below leaves it out.
+        if (regs_[fd].serial != 0 && !regs_[fd].stale) MarkStale(fd);
+        ++dropped;
       }
-      if (n > 0) break;
-      // Every fd is open, yet select(2) refuses one (an O_PATH fd, say):
-      // report the error rather than spin.
-      n = -1;
-      errno = EBADF;
+      // Retry on a fresh snapshot. Every fd open may also mean the closed
+      // number was reused between select(2) and our scan: the identity
+      // check below catches that file, so a few retries are enough.
+      if (dropped > 0 || ++ebadf_retries <= 3) {
+        nfds = TakeSnapshot();
+        continue;
+      }
+      // select(2) keeps refusing an open fd (an O_PATH fd, say): report the
+      // error rather than spin.
+      select_blocked_ = false;
+      return -EBADF;
     }
     if (n < 0 && errno != EINTR) {
       const int err = errno;
@@ -176,9 +184,18 @@ int SelectSelector::Select(EventBuffer* out, int64_t timeout_ns) {
     // removed and re-added, which gives a new serial) while we waited is
     // skipped; a Modify while we waited changes token and mask.
     const Registration& reg = regs_[fd];
-    if (reg.serial == 0 || reg.serial != snapshot_serials_[fd]) continue;
+    if (reg.serial == 0 || reg.serial != snapshot_serials_[fd] || reg.stale) {
+      continue;
+    }
     events &= reg.interest;
     if (events == 0) continue;
+    // The number may name another file since it was registered: such a
+    // registration died with its file and is never reported.
+    backend::FileId now;
+    if (backend::GetFileId(fd, &now) < 0 || now != reg.id) {
+      MarkStale(fd);
+      continue;
+    }
     out->data[2 * count] = reg.token;
     out->data[2 * count + 1] = static_cast<int32_t>(events);
     ++count;
@@ -187,6 +204,20 @@ int SelectSelector::Select(EventBuffer* out, int64_t timeout_ns) {
 }
 
 int SelectSelector::Wakeup() { return wakeup_.Signal(); }
+
+void SelectSelector::MarkStale(Fd fd) {
+  regs_[fd].stale = true;
+  FD_CLR(fd, &read_set_);
+  FD_CLR(fd, &write_set_);
+}
+
+int SelectSelector::TakeSnapshot() {
+  snapshot_read_ = read_set_;
+  snapshot_write_ = write_set_;
+  const int nfds = max_fd_ + 1;
+  for (int fd = 0; fd < nfds; ++fd) snapshot_serials_[fd] = regs_[fd].serial;
+  return nfds;
+}
 
 int SelectSelector::Size() const {
   std::lock_guard<std::mutex> lock(mu_);

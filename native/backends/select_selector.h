@@ -36,11 +36,19 @@ class SelectSelector final : public Selector {
     Token token;
     uint32_t interest;
     uint64_t serial;  // 0: not registered; new on every Register
+    backend::FileId id;  // the file registered; checked before reporting
+    bool stale;       // its file was closed behind our back: out of the sets
   };
 
   SelectSelector() = default;
   // Registration of fd, or nullptr. Requires mu_.
   Registration* Find(Fd fd);
+  // fd's file was closed behind our back (or its number names another file
+  // now): take it out of the sets, so select(2) neither fails with EBADF
+  // nor reports the new file, until Modify re-files it. Requires mu_.
+  void MarkStale(Fd fd);
+  // Copies the sets and serials for a wait. Requires mu_; returns nfds.
+  int TakeSnapshot();
   // Writes fd's interest into the fd_sets. Requires mu_.
   void SetInterest(Fd fd, uint32_t interest);
   void WakeBlockedSelect(bool select_blocked);

@@ -306,6 +306,73 @@ void TestUnixAddresses() {
                 -ENAMETOOLONG);
   std::string huge(4096, 'h');
   SOCK_CHECK_EQ(MakeUnixAddress(huge.data(), huge.size(), &a), -ENAMETOOLONG);
+  // Issue 8 item 12: a NUL inside a filesystem path is refused (the kernel
+  // would stop at it); inside an abstract name it is just a byte.
+  const char nul[] = "dir/sock\0evil";
+  SOCK_CHECK_EQ(MakeUnixAddress(nul, sizeof(nul) - 1, &a), -EINVAL);
+  SOCK_CHECK_EQ(a.len, socklen_t{0});
+  const char trailing[] = "dir/sock\0";
+  SOCK_CHECK_EQ(MakeUnixAddress(trailing, sizeof(trailing) - 1, &a), -EINVAL);
+  const char abs_nul[] = "\0abs\0name";
+  SOCK_CHECK_EQ(MakeUnixAddress(abs_nul, sizeof(abs_nul) - 1, &a), 0);
+  SOCK_CHECK_EQ(Text(a).host_len, sizeof(abs_nul) - 1);
+}
+
+// Issue 8 item 8: the per-environment registry closes what it recorded,
+// and only while the number still names the recorded file.
+void TestFdRegistry() {
+  int p[2];
+  SOCK_CHECK_EQ(SocketPair(SOCK_STREAM, p), 0);
+  int q = Socket(AF_INET, SOCK_STREAM, 0);
+  SOCK_CHECK(q >= 0);
+  {
+    FdRegistry reg;
+    SOCK_CHECK_EQ(reg.Add(p[0]), 0);
+    SOCK_CHECK_EQ(reg.Add(p[0]), 0);  // idempotent
+    SOCK_CHECK_EQ(reg.Add(p[1]), 0);
+    SOCK_CHECK_EQ(reg.Add(q), 0);
+    SOCK_CHECK_EQ(reg.Size(), size_t{3});
+    SOCK_CHECK(reg.Remove(p[1]));
+    SOCK_CHECK(!reg.Remove(p[1]));
+    SOCK_CHECK(!reg.Has(p[1]));
+    // q is closed behind the registry's back and its number reused by
+    // another file: CloseAll must leave the newcomer alone.
+    int other = Socket(AF_INET, SOCK_DGRAM, 0);
+    SOCK_CHECK(other >= 0);
+    SOCK_CHECK_EQ(dup2(other, q), q);  // closes q's socket, reuses the number
+    FdClose(other);
+    int reused = q;
+    SOCK_CHECK_EQ(reg.CloseAll(), size_t{1});  // p[0] only
+    SOCK_CHECK_EQ(reg.Size(), size_t{0});
+    SOCK_CHECK(fcntl(p[0], F_GETFD) < 0);   // closed
+    SOCK_CHECK(fcntl(p[1], F_GETFD) >= 0);  // removed: left open
+    SOCK_CHECK(fcntl(reused, F_GETFD) >= 0);
+    SOCK_CHECK_EQ(reg.Add(-1), -EBADF);
+    SOCK_CHECK_EQ(reg.Size(), size_t{0});
+    FdClose(reused);
+  }
+  FdClose(p[1]);
+}
+
+// Data-path calls refuse fds that could block the thread.
+void TestMayBlock() {
+  int p[2];
+  SOCK_CHECK_EQ(SocketPair(SOCK_STREAM, p), 0);
+  SOCK_CHECK_EQ(MayBlock(p[0]), 0);
+  int fl = fcntl(p[0], F_GETFL);
+  SOCK_CHECK_EQ(fcntl(p[0], F_SETFL, fl & ~O_NONBLOCK), 0);
+  SOCK_CHECK_EQ(MayBlock(p[0]), 1);
+  SOCK_CHECK_EQ(SetNonBlockingCloexec(p[0]), 0);
+  SOCK_CHECK_EQ(MayBlock(p[0]), 0);
+  char path[] = "/tmp/aionode-mayblock-XXXXXX";
+  int f = mkstemp(path);
+  SOCK_CHECK(f >= 0);
+  unlink(path);
+  SOCK_CHECK_EQ(MayBlock(f), 0);  // a regular file never waits
+  FdClose(f);
+  FdClose(p[0]);
+  FdClose(p[1]);
+  SOCK_CHECK_EQ(MayBlock(p[0]), -EBADF);
 }
 
 void TestFormatEdges() {
@@ -884,6 +951,8 @@ void RunSocketTests(void (*run)(const std::string&,
   run("socket: writev / recvmsg on a pipe", TestPipes);
   run("socket: IOV_MAX clamp", TestIovMax);
   run("socket: 50 accepts, no fd leak", TestAcceptMany);
+  run("socket: fd registry closes only what it still owns", TestFdRegistry);
+  run("socket: blocking fds detected", TestMayBlock);
 }
 
 }  // namespace aionode
