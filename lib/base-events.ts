@@ -676,7 +676,6 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   /** createConnection over a Unix stream socket at `path` (or `options.sock`). */
   createUnixConnection<P extends BaseProtocol>(protocolFactory: () => P, path?: string | null, options: CreateConnectionOptions = {}): Task<[Transport, P]> {
     checkFactory(protocolFactory);
-    checkUnixPath(path);
     return this.createTask(createUnixConnectionGen(this, protocolFactory, path, options)) as Task<[Transport, P]>;
   }
 
@@ -703,11 +702,11 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
    * createServer on a Unix socket path (a stale socket file there is removed
    * first). With `cleanupSocket` (the default, as asyncio 3.13) `close()`
    * removes the socket file, if the path still names the socket it bound.
-   * @throws TypeError (at once) for a path with an embedded NUL.
+   * The Task fails with a TypeError for a path with an embedded NUL,
+   * before anything is bound.
    */
   createUnixServer(protocolFactory: () => BaseProtocol, path?: string | null, options: CreateServerOptions & { cleanupSocket?: boolean } = {}): Task<Server> {
     checkFactory(protocolFactory);
-    checkUnixPath(path);
     return this.createTask(createUnixServerGen(this, protocolFactory, path, options));
   }
 
@@ -1022,6 +1021,7 @@ function* createUnixConnectionGen<P extends BaseProtocol>(loop: BaseEventLoop, p
   if (path !== null && path !== undefined) {
     if (o.sock !== undefined) throw new RangeError('path and sock can not be specified at the same time');
     if (typeof path !== 'string') throw new TypeError(describeArg('path', 'a socket path string', path));
+    checkUnixPath(path);
     sock = new Socket(c.AF_UNIX, c.SOCK_STREAM);
     try {
       yield* loop.sockConnect(sock, path);
@@ -1178,6 +1178,7 @@ function* createUnixServerGen(loop: BaseEventLoop, protocolFactory: () => BasePr
   if (path !== null && path !== undefined) {
     if (o.sock !== undefined) throw new RangeError('path and sock can not be specified at the same time');
     if (typeof path !== 'string') throw new TypeError(describeArg('path', 'a socket path string', path));
+    checkUnixPath(path);
     // A stale socket file from an earlier run would make bind fail.
     if (!path.startsWith('\0')) {
       try {

@@ -20,6 +20,7 @@ import {
   type ExceptionContext,
 } from '../../lib/index.js';
 import { COROUTINE_KINDS } from '../helpers/coro.js';
+import { expectExceptionHandlerCalls } from '../helpers/exception-handler.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('run with --expose-gc (vitest.config.mts sets it)');
@@ -219,6 +220,7 @@ describe('failed tasks nobody awaited (issue 8 item 5, T16)', () => {
   });
 
   it('the report goes through the default handler when none is set', async () => {
+    expectExceptionHandlerCalls(/^Task exception was never retrieved: to the log/);
     const loop = newLoop();
     const { logger } = await import('../../lib/index.js');
     const logged: string[] = [];
