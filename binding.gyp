@@ -13,6 +13,7 @@
         "native/socket_wrap.cc",
         "native/selector.cc",
         "native/timer_heap.cc",
+        "native/batch.cc",
         "native/clock.cc",
         "native/timer_fd.cc",
         "native/errno_table.cc"

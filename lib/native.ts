@@ -36,6 +36,10 @@ export interface NativeLoopStats {
   registered: number;
   helperThread: boolean;
   timerSource: 'timerfd' | 'uv_timer';
+  /** Bytes held by the native timer heap's storage (shrinks after a flood). */
+  timerHeapBytes: number;
+  /** Bytes held by the heap's id index. */
+  timerIndexBytes: number;
 }
 
 /** The native half of SelectorEventLoop, living in Node's libuv loop. */

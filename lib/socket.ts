@@ -29,8 +29,12 @@ interface SocketOps {
   sendto(fd: number, buf: Uint8Array, addr: SockAddr): number;
   shutdown(fd: number, how: number): void;
   close(fd: number): void;
-  /** Forgets an fd without closing it (its new owner closes it). Absent before the fd registry. */
-  release?(fd: number): void;
+  /** Forgets an fd without closing it (its new owner closes it); true if this environment owned it. */
+  release(fd: number): boolean;
+  /** Takes ownership of an fd made elsewhere (sets O_NONBLOCK and FD_CLOEXEC); false if already owned. */
+  adopt(fd: number): boolean;
+  /** How many fds this environment owns (closed by its cleanup hook at teardown). */
+  ownedFds(): number;
   getsockname(fd: number): SockAddr;
   getpeername(fd: number): SockAddr;
   getsockopt(fd: number, level: number, opt: number): number;
@@ -98,8 +102,8 @@ export class Socket {
   readonly type: number;
 
   /**
-   * Opens a new socket, or adopts `fd` (which must already be non-blocking
-   * and close-on-exec, as every fd the addon makes is).
+   * Opens a new socket, or adopts `fd` (made non-blocking and close-on-exec
+   * if it is not already, and owned by this Node environment from now on).
    */
   constructor(family: number, type: number, fd?: number) {
     if (fd !== undefined && (!Number.isInteger(fd) || fd < 0)) {
@@ -107,6 +111,9 @@ export class Socket {
     }
     this.family = family;
     this.type = type;
+    // An fd made elsewhere becomes this environment's (non-blocking,
+    // close-on-exec, closed at teardown); the addon's own fds already are.
+    if (fd !== undefined) ops().adopt(fd);
     this.#fd = fd ?? ops().socket(family, type);
     // The kernel just handed out this number: any registration still filed
     // under it belonged to a file that was closed behind its loop's back.
@@ -155,7 +162,7 @@ export class Socket {
     if (fd >= 0) {
       // The new owner may close it behind our back: stop watching it now.
       this.#runCloseHooks(fd);
-      ops().release?.(fd);
+      ops().release(fd);
     }
     return fd;
   }

@@ -4,8 +4,11 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
 #include "addon.h"
+#include "batch.h"
 #include "clock.h"
 #include "errors.h"
 #include "selector_wrap.h"
@@ -19,7 +22,7 @@ namespace {
 // timer never fires before the instant JavaScript asked for.
 int64_t SecondsToNs(double s) {
   double ns = std::ceil(s * 1e9);
-  if (!(ns < 9.0e18)) return INT64_MAX - 1;  // +Infinity: never fires
+  if (!(ns < 9.0e18)) return kNeverNs;  // +Infinity, > 285 years
   if (ns < 0) return 0;
   return static_cast<int64_t>(ns);
 }
@@ -42,6 +45,8 @@ int32_t RequireTimerId(const Napi::CallbackInfo& info, size_t i) {
 
 LoopWrap* Owner(void* data) { return static_cast<LoopCore*>(data)->owner; }
 
+// The uv callbacks below are entered from libuv, where no C++ exception may
+// arrive: RunBatch is noexcept and catches everything itself.
 void OnPoll(uv_poll_t* h, int /*status*/, int /*events*/) {
   // A status < 0 (e.g. EBADF after teardown began) still means "look": the
   // select below reports the real state.
@@ -69,26 +74,46 @@ void NotifyAsync(void* arg) {
   uv_async_send(static_cast<LoopCore*>(arg)->async);
 }
 
-void OnHandleClosed(uv_handle_t* h) {
-  LoopCore* c = static_cast<LoopCore*>(h->data);
-  delete h;
+// Drops one pending close; the last one frees the core.
+void ReleaseCore(LoopCore* c) {
   if (--c->pending_closes > 0) return;
   if (c->cleanup != nullptr) napi_remove_async_cleanup_hook(c->cleanup);
   if (c->owner != nullptr) c->owner->Detach();
   delete c;
 }
 
+// One close callback per handle type: each handle is deleted as the type it
+// was allocated as (deleting a uv_poll_t through uv_handle_t* is undefined
+// behaviour, and ASan's new-delete-type-mismatch).
+template <typename H>
+void OnHandleClosed(uv_handle_t* h) {
+  LoopCore* c = static_cast<LoopCore*>(h->data);
+  delete reinterpret_cast<H*>(h);
+  ReleaseCore(c);
+}
+
 void OnCleanupHook(napi_async_cleanup_hook_handle handle, void* arg) {
   LoopCore* c = static_cast<LoopCore*>(arg);
   c->cleanup = handle;
-  CloseCore(c);
+  try {
+    CloseCore(c);
+  } catch (...) {
+    // Environment teardown: nothing may be thrown into Node here.
+  }
 }
 
 template <typename H>
 void CloseHandle(LoopCore* c, H* h) {
   if (h == nullptr) return;
   c->pending_closes++;
-  uv_close(reinterpret_cast<uv_handle_t*>(h), OnHandleClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(h), OnHandleClosed<H>);
+}
+
+// Test switch: AIONODE_TIMER_SOURCE=uv_timer makes a loop use the uv_timer_t
+// fallback even where timerfd exists, so both arming paths run in CI.
+bool ForceUvTimer() {
+  const char* v = std::getenv("AIONODE_TIMER_SOURCE");
+  return v != nullptr && std::strcmp(v, "uv_timer") == 0;
 }
 
 }  // namespace
@@ -98,11 +123,16 @@ void CloseCore(LoopCore* c) {
   c->closing = true;
   c->running = false;
   if (c->thread) {
-    c->thread->Stop();
+    // Stop joins; a join that fails (it cannot for a joinable thread of
+    // ours) must still not leave a destructor or cleanup hook by throwing.
+    try {
+      c->thread->Stop();
+    } catch (...) {
+    }
     c->thread.reset();
   }
   if (c->tfd >= 0) {
-    c->selector->Unregister(c->tfd);
+    if (c->selector) c->selector->Unregister(c->tfd);
     close(c->tfd);
     c->tfd = -1;
   }
@@ -122,11 +152,7 @@ void CloseCore(LoopCore* c) {
   // (uv__platform_invalidate_fd), and the helper thread is joined, so the
   // selector's fds can go now: close() frees fds synchronously.
   c->selector.reset();
-  if (--c->pending_closes == 0) {
-    if (c->cleanup != nullptr) napi_remove_async_cleanup_hook(c->cleanup);
-    if (c->owner != nullptr) c->owner->Detach();
-    delete c;
-  }
+  ReleaseCore(c);
 }
 
 Napi::Function LoopWrap::Init(Napi::Env env) {
@@ -146,7 +172,7 @@ Napi::Function LoopWrap::Init(Napi::Env env) {
 
 // new NativeLoop(selector, events: Int32Array, onBatch: (n) => flags)
 LoopWrap::LoopWrap(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<LoopWrap>(info) {
+    : Napi::ObjectWrap<LoopWrap>(info), env_(info.Env()) {
   Napi::Env env = info.Env();
   AddonData* data = GetAddonData(env);
   if (!info[0].IsObject() ||
@@ -171,13 +197,50 @@ LoopWrap::LoopWrap(const Napi::CallbackInfo& info)
     throw Napi::Error::New(env, "aionode: no libuv loop in this environment");
   }
 
+  // References first: they can fail (and throw) in a terminating
+  // environment, and nothing is on Node's loop yet. The destructor, which
+  // runs for a wrapper whose constructor completed, deletes them; on a
+  // throw below the catch does. The selector is not referenced: the core
+  // owns it through its shared_ptr, and a reference would only delay the
+  // collection of a dropped loop's selector by one GC.
+  try {
+    Setup(info, sel, events, uvloop);
+  } catch (...) {
+    ReleaseRefs();
+    throw;
+  }
+}
+
+void LoopWrap::Setup(const Napi::CallbackInfo& info,
+                     const std::shared_ptr<Selector>& sel,
+                     Napi::Int32Array events, uv_loop_t* uvloop) {
+  Napi::Env env = info.Env();
+  // The wrapper object keeps the callback alive (a read-only, hidden
+  // property), so a stopped loop's callback lives exactly as long as the
+  // loop: wrapper -> callback -> JS loop -> wrapper is a cycle the GC can
+  // collect, unlike one through a strong native reference.
+  info.This().As<Napi::Object>().DefineProperty(
+      Napi::PropertyDescriptor::Value("onBatch", info[2], napi_default));
+  Napi::Object resource = Napi::Object::New(env);
+  if (napi_create_reference(env, info[2], 0, &on_batch_) != napi_ok ||
+      napi_create_reference(env, events, 1, &events_ref_) != napi_ok ||
+      napi_create_reference(env, resource, 1, &self_ref_) != napi_ok) {
+    throw Napi::Error::New(env, "aionode: cannot create the loop's references");
+  }
+  napi_async_init(env, resource, Napi::String::New(env, "aionode.Loop"),
+                  &async_context_);
+
   auto c = std::make_unique<LoopCore>();
   c->env = env;
   c->selector = sel;
   c->events = events.Data();
   c->capacity = static_cast<int>(events.ElementLength() / 2);
+  if (sel->BackendFd() < 0) {
+    c->thread = std::make_unique<WaitThread>(sel, c->capacity, NotifyAsync,
+                                             c.get());
+  }
 
-  int tfd = TimerFdCreate();
+  int tfd = ForceUvTimer() ? -ENOSYS : TimerFdCreate();
   if (tfd >= 0) {
     int rc = sel->Register(tfd, kTimerToken, kReadable);
     if (rc < 0) {
@@ -207,8 +270,6 @@ LoopWrap::LoopWrap(const Napi::CallbackInfo& info)
     uv_async_init(uvloop, c->async, OnAsync);
     c->async->data = c.get();
     uv_unref(reinterpret_cast<uv_handle_t*>(c->async));
-    c->thread = std::make_unique<WaitThread>(sel, c->capacity, NotifyAsync,
-                                             c.get());
   }
   c->idle = new uv_idle_t;
   uv_idle_init(uvloop, c->idle);
@@ -219,33 +280,65 @@ LoopWrap::LoopWrap(const Napi::CallbackInfo& info)
     c->uvtimer->data = c.get();
   }
 
-  on_batch_ = Napi::Persistent(info[2].As<Napi::Function>());
-  events_ref_ = Napi::Persistent(events.As<Napi::Object>());
-  selector_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
-  Napi::Object resource = Napi::Object::New(env);
-  napi_async_init(env, resource, Napi::String::New(env, "aionode.Loop"),
-                  &async_context_);
-  self_ref_ = Napi::Persistent(resource);
-
   core_ = c.release();
   core_->owner = this;
-  napi_add_async_cleanup_hook(env, OnCleanupHook, core_, &core_->cleanup);
+  if (napi_add_async_cleanup_hook(env, OnCleanupHook, core_,
+                                  &core_->cleanup) != napi_ok) {
+    core_->cleanup = nullptr;
+  }
   if (core_->thread) {
     int rc = core_->thread->Start();
     if (rc < 0) {
+      // The destructor will not run for a constructor that throws: the
+      // core must not call back into this wrapper.
+      core_->owner = nullptr;
       CloseCore(core_);
+      core_ = nullptr;
       throw MakeOsError(env, rc, "pthread_create");
     }
   }
 }
 
+void LoopWrap::ReleaseRefs() {
+  // Raw calls with the status ignored: this runs in finalizers, where a
+  // failure can only mean the environment is being torn down.
+  if (on_batch_ != nullptr) napi_delete_reference(env_, on_batch_);
+  if (events_ref_ != nullptr) napi_delete_reference(env_, events_ref_);
+  if (self_ref_ != nullptr) napi_delete_reference(env_, self_ref_);
+  on_batch_ = events_ref_ = self_ref_ = nullptr;
+  batch_strong_ = false;
+  if (async_context_ != nullptr) napi_async_destroy(env_, async_context_);
+  async_context_ = nullptr;
+}
+
+// Runs as the GC finalizer of a collected loop (item 10) or at environment
+// teardown: closes the core, i.e. its fds, handles and helper thread.
 LoopWrap::~LoopWrap() {
   if (core_ != nullptr) {
     core_->owner = nullptr;
     CloseCore(core_);
     core_ = nullptr;
   }
-  if (async_context_ != nullptr) napi_async_destroy(Env(), async_context_);
+  ReleaseRefs();
+}
+
+void LoopWrap::HoldBatch(bool strong) {
+  if (strong == batch_strong_ || on_batch_ == nullptr) return;
+  uint32_t count = 0;
+  napi_status st = strong ? napi_reference_ref(env_, on_batch_, &count)
+                          : napi_reference_unref(env_, on_batch_, &count);
+  if (st == napi_ok) batch_strong_ = strong;
+}
+
+void LoopWrap::Halt() {
+  LoopCore* c = core_;
+  c->running = false;
+  if (c->poll != nullptr) uv_poll_stop(c->poll);
+  if (c->async != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(c->async));
+  if (c->uvtimer != nullptr) uv_timer_stop(c->uvtimer);
+  c->armed_when = INT64_MAX;
+  if (c->tfd >= 0) TimerFdDisarm(c->tfd);
+  StopIdle();
 }
 
 LoopCore* LoopWrap::Core(Napi::Env env, const char* use) {
@@ -272,18 +365,26 @@ void LoopWrap::StopIdle() {
 
 void LoopWrap::Rearm() {
   LoopCore* c = core_;
-  int64_t want = c->running ? c->heap.PeekWhen() : INT64_MAX;
+  int64_t want = NextWakeup(c->heap, c->running);
+  if (want >= kNeverNs) want = INT64_MAX;
   if (want == c->armed_when) return;
   c->armed_when = want;
   c->timer_arms++;
   if (c->tfd >= 0) {
-    TimerFdArm(c->tfd, want == INT64_MAX ? 0 : want);
+    // A deadline of 0 or in the past must fire at once (item 4): TimerFdArm
+    // maps it to 1 ns; only "no timer" disarms.
+    if (want == INT64_MAX) {
+      TimerFdDisarm(c->tfd);
+    } else {
+      TimerFdArm(c->tfd, want);
+    }
   } else if (want == INT64_MAX) {
     uv_timer_stop(c->uvtimer);
   } else {
     // uv timers count whole milliseconds from a truncated "now": round up
     // and add one so they never fire early; RunBatch checks the real clock
-    // anyway and only pops timers that are due.
+    // anyway and only pops timers that are due. A past deadline is 0 ms:
+    // the next iteration's timer phase.
     int64_t delta = want - MonotonicNs();
     uint64_t ms = delta <= 0 ? 0 : static_cast<uint64_t>(delta / 1000000) + 2;
     uv_timer_start(c->uvtimer, OnUvTimer, ms, 0);
@@ -294,39 +395,63 @@ void LoopWrap::Rearm() {
 // microtasks and nextTicks drain after it (loop-integration.md Q1/Q2).
 // Raw N-API here, because in a terminating worker (terminate(),
 // process.exit()) every JS call fails and node-addon-api would turn that
-// into a fatal error; here it simply means "stop calling JS".
-int32_t LoopWrap::CallJs(int n) {
-  napi_env env = Env();
+// into a C++ exception leaving a uv callback; here it simply means "stop
+// calling JS" (Halt). `c`, not core_: JS may close the loop during the
+// call (core_ becomes null), while c lives until its close callbacks.
+int32_t LoopWrap::CallJs(LoopCore* c, int n) {
+  napi_env env = env_;
   napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return 0;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) {
+    c->js_gone = true;
+    return 0;
+  }
   int32_t flags = 0;
-  napi_value recv, fn, argv[1], result;
+  napi_value recv = nullptr, fn = nullptr, argv[1], result;
   if (napi_get_reference_value(env, self_ref_, &recv) == napi_ok &&
       napi_get_reference_value(env, on_batch_, &fn) == napi_ok &&
+      recv != nullptr && fn != nullptr &&
       napi_create_int32(env, n, &argv[0]) == napi_ok) {
     napi_status st =
         napi_make_callback(env, async_context_, recv, fn, 1, argv, &result);
     if (st == napi_ok) {
       if (napi_get_value_int32(env, result, &flags) != napi_ok) flags = 0;
     } else {
+      // A JS exception out of the batch is a bug in lib: crash loudly
+      // through 'uncaughtException'. No exception to report means JS
+      // cannot run any more (a terminating environment).
       bool pending = false;
       napi_value exc;
+      napi_valuetype t = napi_undefined;
       if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
-          napi_get_and_clear_last_exception(env, &exc) == napi_ok) {
-        napi_valuetype t;
-        if (napi_typeof(env, exc, &t) == napi_ok && t != napi_undefined) {
-          napi_fatal_exception(env, exc);
-        }
+          napi_get_and_clear_last_exception(env, &exc) == napi_ok &&
+          napi_typeof(env, exc, &t) == napi_ok && t != napi_undefined) {
+        if (napi_fatal_exception(env, exc) != napi_ok) c->js_gone = true;
+      } else {
+        c->js_gone = true;
       }
     }
+  } else {
+    // The callback is gone (collected while weak, or references failing at
+    // teardown): nothing can be delivered any more.
+    c->js_gone = true;
   }
   napi_close_handle_scope(env, scope);
   return flags;
 }
 
-void LoopWrap::RunBatch(bool take_io) {
+void LoopWrap::RunBatch(bool take_io) noexcept {
+  try {
+    RunBatchUnsafe(take_io);
+  } catch (...) {
+    // Nothing in RunBatchUnsafe throws by design; if something does, the
+    // loop stops instead of the process aborting in a uv callback.
+    if (core_ != nullptr && !core_->closing) Halt();
+  }
+}
+
+void LoopWrap::RunBatchUnsafe(bool take_io) {
   LoopCore* c = core_;
-  if (c == nullptr || c->closing) return;
+  if (c == nullptr || c->closing || c->js_gone) return;
   int n = 0;
   if (take_io) {
     c->io_passes++;
@@ -340,28 +465,22 @@ void LoopWrap::RunBatch(bool take_io) {
       // A failing select is a bug or a broken fd set: crash loudly through
       // 'uncaughtException' rather than spin.
       napi_handle_scope scope;
-      if (napi_open_handle_scope(Env(), &scope) == napi_ok) {
+      if (napi_open_handle_scope(env_, &scope) == napi_ok) {
         try {
-          napi_fatal_exception(Env(), MakeOsError(Env(), n, "select").Value());
+          napi_fatal_exception(env_, MakeOsError(env_, n, "select").Value());
         } catch (...) {
         }
-        napi_close_handle_scope(Env(), scope);
+        napi_close_handle_scope(env_, scope);
       }
       n = 0;
     }
     // The timer fd's readiness only means "look at the heap": drop its pair.
-    int w = 0;
-    for (int i = 0; i < n; i++) {
-      if (c->events[2 * i] == kTimerToken) {
-        TimerFdDrain(c->tfd);
-        c->armed_when = INT64_MAX;
-        continue;
-      }
-      c->events[2 * w] = c->events[2 * i];
-      c->events[2 * w + 1] = c->events[2 * i + 1];
-      w++;
+    bool timer_fired = false;
+    n = DropToken(c->events, n, kTimerToken, &timer_fired);
+    if (timer_fired) {
+      TimerFdDrain(c->tfd);
+      c->armed_when = INT64_MAX;
     }
-    n = w;
   } else {
     c->idle_passes++;
   }
@@ -370,27 +489,22 @@ void LoopWrap::RunBatch(bool take_io) {
     return;
   }
 
-  // Due timers go after the I/O pairs as (-1, id). PopDue writes the ids
-  // packed at the tail; spread them into pairs from the last one backwards,
-  // which never overwrites an id not yet moved.
-  int64_t now = MonotonicNs();
-  int room = c->capacity - n;
-  int32_t* tail = c->events + 2 * n;
-  int k = c->heap.PopDue(now, tail, room);
-  for (int j = k - 1; j >= 0; j--) {
-    int32_t id = tail[j];
-    tail[2 * j] = -1;
-    tail[2 * j + 1] = id;
-  }
-  n += k;
-  bool more = k == room && c->heap.PeekWhen() <= now;
+  bool more = false;
+  n = AppendDueTimers(&c->heap, MonotonicNs(), c->events, n, c->capacity,
+                      &more);
 
   StopIdle();
   c->in_batch = true;
   c->batches++;
-  int32_t flags = CallJs(n);
+  int32_t flags = CallJs(c, n);
   c->in_batch = false;
-  if (c->closing) return;
+  // JS may have closed the loop: then core_ is null (or closing) and c is
+  // freed by its last close callback, after this returns.
+  if (c->closing || core_ != c) return;
+  if (c->js_gone) {
+    Halt();
+    return;
+  }
   if (c->running && ((flags & 1) != 0 || more)) StartIdle();
   Rearm();
   if (c->thread && c->running && !c->thread_busy) {
@@ -402,10 +516,19 @@ void LoopWrap::RunBatch(bool take_io) {
 // start(kick: boolean): the loop runs; handles are ref'd from now on.
 Napi::Value LoopWrap::Start(const Napi::CallbackInfo& info) {
   LoopCore* c = Core(info.Env(), "start");
+  // A running loop must outlive every reference to it but its own running
+  // state (item 10): the batch callback, and through it the JS loop, is a
+  // GC root until stop().
+  HoldBatch(true);
+  c->js_gone = false;
   c->running = true;
   if (c->poll != nullptr) {
     int rc = uv_poll_start(c->poll, UV_READABLE, OnPoll);
-    if (rc != 0) throw MakeOsError(info.Env(), -rc, "uv_poll_start");
+    if (rc != 0) {
+      c->running = false;
+      HoldBatch(false);
+      throw MakeOsError(info.Env(), -rc, "uv_poll_start");
+    }
   } else {
     uv_ref(reinterpret_cast<uv_handle_t*>(c->async));
     if (!c->thread_busy) {
@@ -430,6 +553,7 @@ Napi::Value LoopWrap::Stop(const Napi::CallbackInfo& info) {
   }
   StopIdle();
   Rearm();
+  HoldBatch(false);
   return info.Env().Undefined();
 }
 
@@ -458,10 +582,15 @@ Napi::Value LoopWrap::TimerIn(const Napi::CallbackInfo& info) {
   double delay = RequireNumber(info, 1, "delay");
   int64_t d = SecondsToNs(delay);
   int64_t now = MonotonicNs();
-  int64_t when = d >= INT64_MAX - now ? INT64_MAX - 1 : now + d;
+  bool never = d >= kNeverNs - now;
+  int64_t when = never ? kNeverNs : now + d;
   ThrowIfError(info.Env(), c->heap.Add(id, when), "timer_add");
   if (!c->in_batch && when < c->armed_when) Rearm();
-  return Napi::Number::New(info.Env(), static_cast<double>(when) / 1e9);
+  // A clamped deadline never fires; JS still sees time() + delay as
+  // asyncio computes it (Infinity for Infinity), not the clamp.
+  double when_s = never ? static_cast<double>(now) / 1e9 + delay
+                        : static_cast<double>(when) / 1e9;
+  return Napi::Number::New(info.Env(), when_s);
 }
 
 Napi::Value LoopWrap::TimerRemove(const Napi::CallbackInfo& info) {
@@ -485,8 +614,12 @@ Napi::Value LoopWrap::Stats(const Napi::CallbackInfo& info) {
   o.Set("idlePasses", core_->idle_passes);
   o.Set("timerArms", core_->timer_arms);
   o.Set("timers", static_cast<double>(core_->heap.Size()));
-  o.Set("registered", static_cast<double>(core_->selector->Size() -
-                                          (core_->tfd >= 0 ? 1 : 0)));
+  o.Set("timerHeapBytes", static_cast<double>(core_->heap.HeapBytes()));
+  o.Set("timerIndexBytes", static_cast<double>(core_->heap.IndexBytes()));
+  o.Set("registered",
+        static_cast<double>(core_->selector ? core_->selector->Size() -
+                                                  (core_->tfd >= 0 ? 1 : 0)
+                                            : 0));
   o.Set("helperThread", core_->thread != nullptr);
   o.Set("timerSource", core_->tfd >= 0 ? "timerfd" : "uv_timer");
   return o;
@@ -499,6 +632,8 @@ Napi::Value LoopWrap::Close(const Napi::CallbackInfo& info) {
     c->owner = nullptr;
     CloseCore(c);
   }
+  // Nothing is delivered after close: the callback need not stay alive.
+  HoldBatch(false);
   return info.Env().Undefined();
 }
 

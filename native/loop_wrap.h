@@ -12,6 +12,21 @@
 //     uv_poll_t never has to be woken by a syscall for work already queued.
 // Handles are ref'd only while the loop runs: an idle loop never holds the
 // process open.
+//
+// Lifetime (issue 8 item 10): the batch callback closes over the JS loop,
+// which holds this wrapper, so a strong reference to it from here would be a
+// cycle through a GC root and a dropped loop would never be collected. It is
+// held strongly only while the loop runs (start .. stop/close), when the
+// running loop must stay alive even if nothing else refers to it. Otherwise
+// the wrapper object itself holds the callback (a hidden property), so the
+// cycle wrapper -> callback -> JS loop -> wrapper stays inside the JS heap
+// and a dropped, stopped loop is collected. A collected wrapper closes its
+// core (fds, handles, thread).
+//
+// Exceptions (item 7): uv callbacks, the cleanup hook, finalizers and
+// destructors are not wrapped by node-addon-api, so nothing thrown may leave
+// them; Node-API calls made from them are raw and a failure there means the
+// environment is going away: stop calling JavaScript.
 #ifndef AIONODE_LOOP_WRAP_H_
 #define AIONODE_LOOP_WRAP_H_
 
@@ -53,6 +68,7 @@ struct LoopCore {
   bool running = false;
   bool in_batch = false;
   bool closing = false;
+  bool js_gone = false;           // a call into JS failed: env going away
   int32_t* events = nullptr;      // shared Int32Array data
   int capacity = 0;               // pairs
   // Counters for tests and benchmarks.
@@ -66,7 +82,8 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
   ~LoopWrap() override;
 
   // Runs one batch: optionally takes ready I/O, pops due timers, calls JS.
-  void RunBatch(bool take_io);
+  // Called from uv callbacks: never throws.
+  void RunBatch(bool take_io) noexcept;
   // Called when the core is freed (teardown) so the wrapper forgets it.
   void Detach() { core_ = nullptr; }
 
@@ -82,17 +99,30 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetBackend(const Napi::CallbackInfo& info);
 
+  // The constructor's second half, after the arguments are checked.
+  void Setup(const Napi::CallbackInfo& info,
+             const std::shared_ptr<Selector>& sel, Napi::Int32Array events,
+             uv_loop_t* uvloop);
   LoopCore* Core(Napi::Env env, const char* use);
+  void RunBatchUnsafe(bool take_io);
   void Rearm();
-  int32_t CallJs(int n);
+  int32_t CallJs(LoopCore* c, int n);
   void StartIdle();
   void StopIdle();
+  // Holds the batch callback strongly (the loop runs) or weakly.
+  void HoldBatch(bool strong);
+  // Stops every handle without closing: JS can no longer be called.
+  void Halt();
+  void ReleaseRefs();
 
   LoopCore* core_ = nullptr;
-  Napi::FunctionReference on_batch_;
-  Napi::ObjectReference events_ref_;
-  Napi::ObjectReference selector_ref_;
-  Napi::ObjectReference self_ref_;  // resource object for make_callback
+  napi_env env_ = nullptr;
+  // Raw references, so that the finalizer and the uv callbacks that use
+  // them never meet a node-addon-api throw.
+  napi_ref on_batch_ = nullptr;    // weak unless batch_strong_
+  bool batch_strong_ = false;
+  napi_ref events_ref_ = nullptr;  // strong: core_->events points into it
+  napi_ref self_ref_ = nullptr;    // resource object for make_callback
   napi_async_context async_context_ = nullptr;
   std::string backend_;
 

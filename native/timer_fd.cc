@@ -20,16 +20,22 @@ int TimerFdCreate() {
 }
 
 int TimerFdArm(int fd, int64_t when_ns) {
+  // timerfd_settime(2): with TFD_TIMER_ABSTIME a deadline that has already
+  // passed expires immediately, so late arming cannot lose a timer. But an
+  // all-zero it_value disarms instead, so a zero or negative deadline (a
+  // timer scheduled at loop time 0 or before) is moved to 1 ns after boot:
+  // just as past, and it fires.
+  if (when_ns < 1) when_ns = 1;
   struct itimerspec spec = {};  // it_interval zero: one-shot
-  if (when_ns > 0) {
-    // timerfd_settime(2): with TFD_TIMER_ABSTIME a deadline that has already
-    // passed expires immediately, so late arming cannot lose a timer. An
-    // all-zero it_value would disarm instead, which is why when_ns <= 0 is
-    // the disarm request and any positive value (even 1 ns) fires.
-    spec.it_value.tv_sec = static_cast<time_t>(when_ns / 1000000000);
-    spec.it_value.tv_nsec = static_cast<long>(when_ns % 1000000000);
-  }
+  spec.it_value.tv_sec = static_cast<time_t>(when_ns / 1000000000);
+  spec.it_value.tv_nsec = static_cast<long>(when_ns % 1000000000);
   if (timerfd_settime(fd, TFD_TIMER_ABSTIME, &spec, nullptr) < 0) return -errno;
+  return 0;
+}
+
+int TimerFdDisarm(int fd) {
+  struct itimerspec spec = {};  // all-zero it_value: disarm
+  if (timerfd_settime(fd, 0, &spec, nullptr) < 0) return -errno;
   return 0;
 }
 
@@ -50,6 +56,7 @@ int TimerFdDrain(int fd) {
 
 int TimerFdCreate() { return -ENOSYS; }
 int TimerFdArm(int, int64_t) { return -ENOSYS; }
+int TimerFdDisarm(int) { return -ENOSYS; }
 int TimerFdDrain(int) { return -ENOSYS; }
 
 #endif

@@ -12,9 +12,14 @@ namespace aionode {
 // Returns the fd or -errno.
 int TimerFdCreate();
 
-// Arms `fd` to fire at absolute monotonic time `when_ns`; when_ns <= 0
-// disarms. A deadline already past fires at once. Returns 0 or -errno.
+// Arms `fd` to fire at absolute monotonic time `when_ns`. Any deadline
+// already past, zero and negative ones included, fires at once (callAt(0)
+// and callAt(-1) are "as soon as possible", never "never"). Returns 0 or
+// -errno.
 int TimerFdArm(int fd, int64_t when_ns);
+
+// Cancels a pending deadline. Returns 0 or -errno.
+int TimerFdDisarm(int fd);
 
 // Clears the readable state after the timer fired. Returns 0 or -errno
 // (0 also when it had not fired).

@@ -1,6 +1,8 @@
 #include "timer_heap.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 
 namespace aionode {
@@ -15,6 +17,7 @@ int TimerHeap::Add(int32_t id, int64_t when_ns) {
   heap_.push_back(Entry{when_ns, next_seq_++, id});
   pos_[uid] = static_cast<int32_t>(heap_.size() - 1);
   SiftUp(heap_.size() - 1);
+  if (heap_.size() / 4 > shrink_below_) shrink_below_ = heap_.size() / 4;
   return 0;
 }
 
@@ -43,8 +46,31 @@ int TimerHeap::PopDue(int64_t now_ns, int32_t* out, int max) {
 }
 
 void TimerHeap::Clear() {
-  for (const Entry& e : heap_) pos_[static_cast<size_t>(e.id)] = -1;
-  heap_.clear();
+  std::vector<Entry>().swap(heap_);
+  std::vector<int32_t>().swap(pos_);
+  shrink_below_ = 0;
+}
+
+void TimerHeap::MaybeShrink() {
+  if (heap_.size() >= shrink_below_) return;
+  shrink_below_ = heap_.size() / 4;
+  if (heap_.capacity() > kKeepSlots && heap_.capacity() > 2 * heap_.size()) {
+    std::vector<Entry> copy;
+    copy.reserve(std::max(kKeepSlots, 2 * heap_.size()));
+    copy.assign(heap_.begin(), heap_.end());
+    heap_.swap(copy);
+  }
+  // The index must cover every live id; past the largest one it is all -1.
+  size_t need = 0;
+  for (const Entry& e : heap_) {
+    need = std::max(need, static_cast<size_t>(e.id) + 1);
+  }
+  if (pos_.capacity() > kKeepSlots && pos_.capacity() > 2 * need) {
+    std::vector<int32_t> copy;
+    copy.reserve(std::max(kKeepSlots, 2 * need));
+    copy.assign(pos_.begin(), pos_.begin() + static_cast<ptrdiff_t>(need));
+    pos_.swap(copy);
+  }
 }
 
 // Writes `e` at index i and records its position, the one place where the
@@ -83,7 +109,10 @@ void TimerHeap::RemoveAt(size_t i) {
   pos_[static_cast<size_t>(heap_[i].id)] = -1;
   const Entry last = heap_.back();
   heap_.pop_back();
-  if (i == heap_.size()) return;  // removed the last slot: nothing to fix
+  if (i == heap_.size()) {  // removed the last slot: nothing to fix
+    MaybeShrink();
+    return;
+  }
   // The moved entry may belong above or below slot i (it came from another
   // subtree), so try both directions; at most one of them moves it.
   Place(i, last);
@@ -92,6 +121,7 @@ void TimerHeap::RemoveAt(size_t i) {
   } else {
     SiftDown(i);
   }
+  MaybeShrink();
 }
 
 }  // namespace aionode

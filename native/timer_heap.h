@@ -36,8 +36,15 @@ class TimerHeap {
   // order, writing their ids to out[0..count). Returns the count.
   int PopDue(int64_t now_ns, int32_t* out, int max);
 
-  // Removes every timer.
+  // Removes every timer and releases the storage.
   void Clear();
+
+  // Bytes of storage held: the heap array and the id -> position index.
+  // Both shrink when the heap falls far below its peak (T13: memory comes
+  // back after a million timers are cancelled); the index can only shrink
+  // down to the largest id still in use.
+  size_t HeapBytes() const { return heap_.capacity() * sizeof(Entry); }
+  size_t IndexBytes() const { return pos_.capacity() * sizeof(int32_t); }
 
   static constexpr int32_t kMaxId = 1 << 30;
 
@@ -54,10 +61,18 @@ class TimerHeap {
   void SiftDown(size_t i);
   void Place(size_t i, const Entry& e);
   void RemoveAt(size_t i);
+  void MaybeShrink();
+
+  // Below this many slots storage is never given back: not worth the copy.
+  static constexpr size_t kKeepSlots = 1024;
 
   std::vector<Entry> heap_;
   std::vector<int32_t> pos_;  // id -> heap index, -1 when absent
   uint64_t next_seq_ = 0;
+  // Size under which the next removal shrinks the storage: a quarter of the
+  // largest size since the last shrink. Each shrink copies O(size) after at
+  // least 3x as many removals, so removal stays amortized O(log n).
+  size_t shrink_below_ = 0;
 };
 
 }  // namespace aionode

@@ -50,7 +50,14 @@ void WaitThread::Stop() {
   // The wake-up is level-triggered state in the selector, so it also stops
   // a thread that is between checking stop_ and entering Select.
   selector_->Wakeup();
-  thread_.join();
+  // Stop runs from the loop's close path, its cleanup hook and destructors:
+  // a join that throws must neither escape nor leave a joinable std::thread
+  // to be destroyed (std::terminate). The thread exits on its own (stop_).
+  try {
+    thread_.join();
+  } catch (...) {
+    thread_.detach();
+  }
 }
 
 void WaitThread::Run() {

@@ -1,5 +1,5 @@
 // Standalone test of the native core (selectors, timer heap, timer fd, errno
-// table, clock): no Node, no framework. Prints one "ok - name" or
+// table, clock, batch assembly, helper thread): no Node, no framework. Prints one "ok - name" or
 // "not ok - name: detail" line per test, then exactly
 // "core: N passed, M failed", and exits 0 iff M == 0.
 #include <fcntl.h>
@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
@@ -23,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <set>
 #include <sstream>
@@ -32,11 +34,13 @@
 #include <utility>
 #include <vector>
 
+#include "../batch.h"
 #include "../clock.h"
 #include "../errno_table.h"
 #include "../selector.h"
 #include "../timer_fd.h"
 #include "../timer_heap.h"
+#include "../wait_thread.h"
 
 namespace aionode {
 void RunSocketTests(void (*run)(const std::string&, const std::function<void()>&),
@@ -733,6 +737,269 @@ void TestHeapRandomized() {
   AIO_CHECK(h.Empty());
 }
 
+// Storage comes back after a flood (T13): 100k timers added and removed
+// leave no more than the minimum; the index shrinks down to the largest id
+// still in use, and order survives every shrink.
+void TestHeapShrinks() {
+  TimerHeap h;
+  const size_t kEntry = 24;  // sizeof(Entry): int64 when, uint64 seq, id
+  for (int i = 0; i < 100000; ++i) AIO_CHECK_EQ(h.Add(i, 1000 + i), 0);
+  AIO_CHECK(h.HeapBytes() >= 100000 * kEntry);
+  AIO_CHECK(h.IndexBytes() >= 100000 * sizeof(int32_t));
+  // Remove all but ids 0..9, not in heap order (as cancellation does); the
+  // high ids go first, as they do when the id table hands out low ids first.
+  for (int i = 99999; i >= 10; i -= 2) AIO_CHECK_EQ(h.Remove(i), 0);
+  for (int i = 99998; i >= 10; i -= 2) AIO_CHECK_EQ(h.Remove(i), 0);
+  AIO_CHECK_EQ(h.Size(), 10u);
+  AIO_CHECK(h.HeapBytes() <= 2048 * kEntry);
+  AIO_CHECK(h.IndexBytes() <= 2048 * sizeof(int32_t));
+  for (int i = 0; i < 10; ++i) AIO_CHECK(h.Contains(i));
+  AIO_CHECK(!h.Contains(10));
+  AIO_CHECK(!h.Contains(99999));
+  // Ids beyond the shrunk index work again.
+  AIO_CHECK_EQ(h.Add(50000, 5), 0);
+  AIO_CHECK_EQ(h.PeekWhen(), 5);
+  int32_t out[16];
+  AIO_CHECK_EQ(h.PopDue(INT64_MAX, out, 16), 11);
+  AIO_CHECK_EQ(out[0], 50000);
+  for (int i = 1; i < 11; ++i) AIO_CHECK_EQ(out[i], i - 1);
+
+  // A live high id keeps the index (it is needed), not the heap array.
+  for (int i = 0; i < 20000; ++i) AIO_CHECK_EQ(h.Add(i, i), 0);
+  AIO_CHECK_EQ(h.Add(30000, 1 << 30), 0);
+  std::vector<int32_t> big(20000);
+  AIO_CHECK_EQ(h.PopDue(INT64_MAX - 1, big.data(), 20000), 20000);
+  AIO_CHECK_EQ(h.Size(), 1u);
+  AIO_CHECK(h.HeapBytes() <= 2048 * kEntry);
+  AIO_CHECK(h.Contains(30000));
+  AIO_CHECK_EQ(h.Remove(30000), 0);
+  h.Clear();
+  AIO_CHECK_EQ(h.HeapBytes(), 0u);
+  AIO_CHECK_EQ(h.IndexBytes(), 0u);
+}
+
+// ---- batch assembly (what RunBatch does between select and JS) -------------
+
+std::vector<std::pair<int32_t, int32_t>> Pairs(const int32_t* buf, int n) {
+  std::vector<std::pair<int32_t, int32_t>> v;
+  for (int i = 0; i < n; ++i) v.emplace_back(buf[2 * i], buf[2 * i + 1]);
+  return v;
+}
+
+void TestBatchDropToken() {
+  int32_t buf[] = {-2, 1, 3, 1, -2, 1, 4, 2};
+  bool seen = false;
+  int n = DropToken(buf, 4, -2, &seen);
+  AIO_CHECK_EQ(n, 2);
+  AIO_CHECK(seen);
+  AIO_CHECK(Pairs(buf, n) ==
+            (std::vector<std::pair<int32_t, int32_t>>{{3, 1}, {4, 2}}));
+  n = DropToken(buf, n, -2, &seen);
+  AIO_CHECK_EQ(n, 2);
+  AIO_CHECK(!seen);
+  AIO_CHECK_EQ(DropToken(buf, 0, -2, &seen), 0);
+}
+
+// Due timers follow the I/O pairs as (-1, id) in (when, seq) order; a timer
+// due exactly at `now` is due, one a nanosecond later is not.
+void TestBatchDueOrder() {
+  TimerHeap h;
+  AIO_CHECK_EQ(h.Add(1, 10), 0);
+  AIO_CHECK_EQ(h.Add(2, 10), 0);   // same deadline, added later: after 1
+  AIO_CHECK_EQ(h.Add(3, 5), 0);
+  AIO_CHECK_EQ(h.Add(4, 11), 0);   // 1 ns in the future
+  AIO_CHECK_EQ(h.Add(5, 0), 0);    // callAt(0)
+  int32_t buf[16] = {7, 1, 9, 2};  // two I/O pairs first
+  bool more = true;
+  int n = AppendDueTimers(&h, 10, buf, 2, 8, &more);
+  AIO_CHECK_EQ(n, 6);
+  AIO_CHECK(!more);
+  AIO_CHECK(Pairs(buf, n) == (std::vector<std::pair<int32_t, int32_t>>{
+                                 {7, 1}, {9, 2}, {-1, 5}, {-1, 3}, {-1, 1},
+                                 {-1, 2}}));
+  AIO_CHECK_EQ(h.Size(), 1u);
+  AIO_CHECK_EQ(h.PeekWhen(), 11);
+  // Nothing due: the batch is the I/O alone.
+  n = AppendDueTimers(&h, 10, buf, 0, 8, &more);
+  AIO_CHECK_EQ(n, 0);
+  AIO_CHECK(!more);
+  n = AppendDueTimers(&h, 11, buf, 0, 8, &more);
+  AIO_CHECK_EQ(n, 1);
+  AIO_CHECK(buf[0] == -1 && buf[1] == 4);
+}
+
+// A full buffer leaves the rest due in the heap, in order, and says so.
+void TestBatchCapacity() {
+  TimerHeap h;
+  for (int i = 0; i < 7; ++i) AIO_CHECK_EQ(h.Add(i, 100 - i % 2), 0);
+  AIO_CHECK_EQ(h.Add(7, 200), 0);
+  int32_t buf[8] = {42, 1};
+  bool more = false;
+  int n = AppendDueTimers(&h, 150, buf, 1, 4, &more);  // room for 3
+  AIO_CHECK_EQ(n, 4);
+  AIO_CHECK(more);
+  AIO_CHECK(Pairs(buf, n) == (std::vector<std::pair<int32_t, int32_t>>{
+                                 {42, 1}, {-1, 1}, {-1, 3}, {-1, 5}}));
+  // No room at all.
+  n = AppendDueTimers(&h, 150, buf, 4, 4, &more);
+  AIO_CHECK_EQ(n, 4);
+  AIO_CHECK(more);
+  AIO_CHECK_EQ(h.Size(), 5u);
+  n = AppendDueTimers(&h, 150, buf, 0, 4, &more);
+  AIO_CHECK_EQ(n, 4);
+  AIO_CHECK(!more);  // exactly filled, and nothing else is due
+  AIO_CHECK(Pairs(buf, n) == (std::vector<std::pair<int32_t, int32_t>>{
+                                 {-1, 0}, {-1, 2}, {-1, 4}, {-1, 6}}));
+  AIO_CHECK_EQ(h.PeekWhen(), 200);
+}
+
+// Random batches against a sorted model: random I/O prefixes, capacities
+// and clocks; every due timer comes out once, in order, none early.
+void TestBatchRandomized() {
+  const uint32_t seed = 20261202;
+  std::printf("# batch randomized: seed %u\n", seed);
+  std::mt19937 rng(seed);
+  TimerHeap h;
+  std::set<std::tuple<int64_t, uint64_t, int32_t>> model;
+  uint64_t seq = 0;
+  int32_t next_id = 0;
+  int64_t now = 0;
+  std::vector<int32_t> buf(2 * 64);
+  for (int round = 0; round < 3000; ++round) {
+    const int adds = static_cast<int>(rng() % 20);
+    for (int i = 0; i < adds; ++i) {
+      const int64_t when = now + static_cast<int64_t>(rng() % 40) - 5;
+      AIO_CHECK_EQ(h.Add(next_id, when), 0);
+      model.emplace(when, seq++, next_id++);
+    }
+    now += static_cast<int64_t>(rng() % 10);
+    const int cap = 1 + static_cast<int>(rng() % 64);
+    const int io = static_cast<int>(rng() % (cap + 1));
+    for (int i = 0; i < io; ++i) {
+      buf[2 * i] = 1000 + i;
+      buf[2 * i + 1] = 1;
+    }
+    bool more = false;
+    const int n = AppendDueTimers(&h, now, buf.data(), io, cap, &more);
+    for (int i = 0; i < io; ++i) {
+      if (buf[2 * i] != 1000 + i) return Fail("I/O pair overwritten");
+    }
+    for (int i = io; i < n; ++i) {
+      if (model.empty() || std::get<0>(*model.begin()) > now) {
+        return Fail("round " + Str(round) + ": popped a timer not due");
+      }
+      if (buf[2 * i] != -1 || buf[2 * i + 1] != std::get<2>(*model.begin())) {
+        return Fail("round " + Str(round) + ": pair " + Str(i) + " is (" +
+                    Str(buf[2 * i]) + ", " + Str(buf[2 * i + 1]) +
+                    "), model id " + Str(std::get<2>(*model.begin())));
+      }
+      model.erase(model.begin());
+    }
+    const bool due_left =
+        !model.empty() && std::get<0>(*model.begin()) <= now;
+    if (more != due_left) return Fail("round " + Str(round) + ": more flag");
+    if (n < cap && due_left) return Fail("round " + Str(round) + ": room left");
+  }
+}
+
+void TestNextWakeup() {
+  TimerHeap h;
+  AIO_CHECK_EQ(NextWakeup(h, true), kNeverNs);
+  AIO_CHECK_EQ(h.Add(1, kNeverNs), 0);  // callLater(Infinity)
+  AIO_CHECK_EQ(NextWakeup(h, true), kNeverNs);
+  AIO_CHECK_EQ(h.Add(2, 0), 0);  // callAt(0): armed as 0, not "never"
+  AIO_CHECK_EQ(NextWakeup(h, true), 0);
+  AIO_CHECK_EQ(NextWakeup(h, false), kNeverNs);  // a stopped loop sleeps
+}
+
+// ---- helper thread ---------------------------------------------------------
+
+// Counts notifications; the loop thread waits on it as uv_async would.
+struct Notifier {
+  std::mutex mu;
+  std::condition_variable cv;
+  int count = 0;
+  static void Notify(void* arg) {
+    auto* n = static_cast<Notifier*>(arg);
+    std::lock_guard<std::mutex> lock(n->mu);
+    n->count++;
+    n->cv.notify_all();
+  }
+  // Waits until count > seen, up to timeout_ms. Returns the count.
+  int WaitPast(int seen, int timeout_ms) {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                [&] { return count > seen; });
+    return count;
+  }
+};
+
+// Arm -> the thread selects -> notify -> Take hands over the ready set,
+// once; nothing more is handed over until the next Arm, even while the fd
+// stays readable; changes and Wakeup while it blocks; Stop while blocked.
+void TestWaitThread(const std::string& name) {
+  std::unique_ptr<Selector> owned = Make(name);
+  if (!owned) return;
+  std::shared_ptr<Selector> sel(std::move(owned));
+  SocketPair p;
+  Notifier note;
+  int32_t out[2 * 8];
+  {
+    WaitThread wt(sel, 8, Notifier::Notify, &note);
+    AIO_CHECK_EQ(wt.Take(out, 8), 0);  // nothing before the first Arm
+    AIO_CHECK_EQ(wt.Start(), 0);
+    AIO_CHECK_EQ(sel->Register(p.a, 7, kReadable), 0);
+    AIO_CHECK_EQ(write(p.b, "x", 1), 1);
+    // Parked until armed: readable, but no hand-off.
+    AIO_CHECK_EQ(note.WaitPast(0, 50), 0);
+    wt.Arm();
+    if (note.WaitPast(0, 2000) != 1) return Fail("no notify after Arm");
+    AIO_CHECK_EQ(wt.Take(out, 8), 1);
+    AIO_CHECK(out[0] == 7 && out[1] == static_cast<int32_t>(kReadable));
+    AIO_CHECK_EQ(wt.Take(out, 8), 0);  // handed over once
+    // Level-triggered and not re-armed: no second notify.
+    AIO_CHECK_EQ(note.WaitPast(1, 50), 1);
+    wt.Arm();
+    if (note.WaitPast(1, 2000) != 2) return Fail("no notify after re-Arm");
+    AIO_CHECK_EQ(wt.Take(out, 1), 1);  // capacity of the taker respected
+
+    // Drained: armed, the thread blocks; a registration made meanwhile plus
+    // Wakeup makes it select again with the new set.
+    char c;
+    AIO_CHECK_EQ(read(p.a, &c, 1), 1);
+    wt.Arm();
+    AIO_CHECK_EQ(note.WaitPast(2, 50), 2);  // nothing ready: blocked
+    AIO_CHECK_EQ(sel->Register(p.b, 9, kWritable), 0);
+    AIO_CHECK_EQ(sel->Wakeup(), 0);
+    if (note.WaitPast(2, 2000) != 3) return Fail("no notify after Wakeup");
+    AIO_CHECK_EQ(wt.Take(out, 8), 1);
+    AIO_CHECK(out[0] == 9 && out[1] == static_cast<int32_t>(kWritable));
+    AIO_CHECK_EQ(sel->Unregister(p.b), 0);
+
+    // Stop while blocked in Select(-1): returns promptly, idempotent.
+    wt.Arm();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const int64_t t0 = MonotonicNs();
+    wt.Stop();
+    AIO_CHECK(MonotonicNs() - t0 < 1000 * kMs);
+    wt.Stop();
+    AIO_CHECK_EQ(note.WaitPast(3, 20), 3);
+  }
+  {
+    // Stop while parked (never armed), then destroy: no notify, no hang.
+    WaitThread wt(sel, 8, Notifier::Notify, &note);
+    AIO_CHECK_EQ(wt.Start(), 0);
+    wt.Stop();
+  }
+  // Destroyed without Stop: the destructor stops it.
+  {
+    WaitThread wt(sel, 8, Notifier::Notify, &note);
+    AIO_CHECK_EQ(wt.Start(), 0);
+    wt.Arm();
+  }
+  AIO_CHECK_EQ(sel->Unregister(p.a), 0);
+}
+
 // ---- timer fd --------------------------------------------------------------
 
 bool Readable(int fd, int timeout_ms) {
@@ -774,12 +1041,18 @@ void TestTimerFd() {
     AIO_CHECK_EQ(TimerFdDrain(fd), 0);
   }
 
-  // Disarm: 0 and negative cancel a pending deadline.
+  // Zero and negative deadlines (callAt(0), callAt(-1)) are past ones and
+  // fire at once; a zero it_value used to disarm instead (issue 8 item 4).
+  for (int64_t when : {int64_t{0}, int64_t{-1}, INT64_MIN}) {
+    AIO_CHECK_EQ(TimerFdArm(fd, MonotonicNs() + 10000 * kMs), 0);
+    AIO_CHECK_EQ(TimerFdArm(fd, when), 0);
+    if (!Readable(fd, 1000)) Fail("TimerFdArm(" + Str(when) + ") never fired");
+    AIO_CHECK_EQ(TimerFdDrain(fd), 0);
+  }
+
+  // Disarm cancels a pending deadline.
   AIO_CHECK_EQ(TimerFdArm(fd, MonotonicNs() + 5 * kMs), 0);
-  AIO_CHECK_EQ(TimerFdArm(fd, 0), 0);
-  AIO_CHECK(!Readable(fd, 15));
-  AIO_CHECK_EQ(TimerFdArm(fd, MonotonicNs() + 5 * kMs), 0);
-  AIO_CHECK_EQ(TimerFdArm(fd, -1), 0);
+  AIO_CHECK_EQ(TimerFdDisarm(fd), 0);
   AIO_CHECK(!Readable(fd, 15));
 
   // Re-arming replaces the deadline.
@@ -790,6 +1063,7 @@ void TestTimerFd() {
   close(fd);
   AIO_CHECK_EQ(TimerFdDrain(fd), -EBADF);
   AIO_CHECK_EQ(TimerFdArm(fd, 5), -EBADF);
+  AIO_CHECK_EQ(TimerFdDisarm(fd), -EBADF);
 }
 
 // ---- errno table, clock ----------------------------------------------------
@@ -886,6 +1160,17 @@ int main() {
   Run("timer heap: PopDue max", TestHeapPopDueMax);
   Run("timer heap: Clear", TestHeapClear);
   Run("timer heap: randomized vs model", TestHeapRandomized);
+  Run("timer heap: storage shrinks after a flood (T13)", TestHeapShrinks);
+  Run("batch: timer fd pair dropped", TestBatchDropToken);
+  Run("batch: due timers in (when, seq) order, at-now due",
+      TestBatchDueOrder);
+  Run("batch: capacity-limited pops leave the rest", TestBatchCapacity);
+  Run("batch: randomized vs model", TestBatchRandomized);
+  Run("batch: next wake-up (zero deadline armed, never not)", TestNextWakeup);
+  for (const std::string& b : Backends()) {
+    Run(b + ": helper thread Arm/notify/Take, Wakeup, Stop",
+        [&] { TestWaitThread(b); });
+  }
   Run("timer fd: arm, fire, disarm, drain", TestTimerFd);
   RunSocketTests(Run, Fail);
   std::printf("# %.0f ms\n", static_cast<double>(MonotonicNs() - start) / 1e6);
