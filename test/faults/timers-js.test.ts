@@ -128,11 +128,11 @@ describe.each(availableBackends())('%s', (backend) => {
       expect(r.whenMinusNow).toBe(Infinity);
     });
 
-    // Issue 8 item 4 (native, being fixed separately): a deadline of 0 ns
-    // arms the timer source with a zero value, which disarms it, so neither
-    // this timer nor the 50 ms one fires until something else wakes the
-    // loop. Seen on every backend in this tree. Flip to `it` once fixed.
-    it.fails.each([0, -1, -Infinity])('callAt(%s) runs on the next pass and a later timer stays on time [item 4]', async (when) => {
+    // Issue 8 item 4 (fixed natively): a deadline of 0 ns armed the timer
+    // source with a zero value, which disarmed it, so neither this timer
+    // nor the 50 ms one fired until something else woke the loop (seen on
+    // every backend before the fix).
+    it.each([0, -1, -Infinity])('callAt(%s) runs on the next pass and a later timer stays on time [item 4]', async (when) => {
       const r = await probe((loop, cb) => loop.callAt(when, cb));
       expect(r.firedMs).not.toBeNull();
       expect(r.probeMs!).toBeLessThan(ON_TIME_MS);
