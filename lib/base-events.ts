@@ -22,7 +22,7 @@ import { describeArg, RuntimeError } from './exceptions.js';
 import { Future, _setRejection } from './futures.js';
 import { Task, ensureFuture, _promoteTasks, type TaskFactory, type TaskOptions } from './tasks.js';
 import type { AwaitableLike, AwaitedOf } from './coroutines.js';
-import { logger } from './log.js';
+import { logger, logErrorSafely, showException, showValue } from './log.js';
 import * as dns from 'node:dns/promises';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -38,8 +38,20 @@ import type { SSLTransport, StartTlsOptions } from './sslproto.js';
 // the timer heap is rebuilt without the cancelled ones (asyncio's values).
 export const _MIN_SCHEDULED_TIMER_HANDLES = 100;
 export const _MIN_CANCELLED_TIMER_HANDLES_FRACTION = 0.5;
+// A timer table longer than this and at most 1/16 live is renumbered to
+// the live timers only, so memory follows them down after a burst
+// (reliability T13); below it the slack is not worth a sweep. The table
+// costs a few bytes a slot against 100+ per live timer, so only a mostly
+// empty one is worth the renumbering's native calls (about 2 per live
+// timer, at most 1/8 call per timer released since the last one).
+export const _MIN_TIMER_TABLE_TO_SHRINK = 4096;
+const _TIMER_TABLE_SPARSE_SHIFT = 4;
 
 type Callback = (...args: any[]) => unknown;
+
+// The deadline (s) the native side returns for a timer it will never fire:
+// INT64_MAX - 1 ns. No monotonic clock gets near it (292 years of uptime).
+const _NATIVE_NEVER = 9.2e9;
 
 /**
  * What the ready queue holds: a Handle, or a Task whose next step is due
@@ -48,6 +60,8 @@ type Callback = (...args: any[]) => unknown;
 export interface ReadyItem {
   readonly _cancelled?: boolean;
   _run(): void;
+  /** Called instead of `_run` when the loop is closed with the item queued. */
+  _loopClosing?(): void;
   toString(): string;
 }
 
@@ -61,6 +75,11 @@ function checkCallback(callback: unknown, method: string): asserts callback is C
   if (ctor !== Function && (ctor?.name === 'AsyncFunction' || ctor?.name === 'AsyncGeneratorFunction')) {
     throw new TypeError(`coroutines cannot be used with ${method}()`);
   }
+}
+
+// The last resort of callExceptionHandler: preformatted text, then silence.
+function logLastResort(message: string, exc: unknown): void {
+  logErrorSafely(`${message}\n${showException(exc)}`);
 }
 
 function checkTime(value: unknown, name: string, method: string): number {
@@ -78,6 +97,8 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   /** @internal Callbacks to run in the next pass, FIFO. */ _ready: ReadyItem[] = [];
   /** @internal Timer table: id -> handle, ids reused through a free list. */ _timers: (TimerHandle | undefined)[] = [];
   #freeIds: number[] = [];
+  // Scheduling order, for renumbering timers without reordering equal deadlines.
+  #timerSeq = 0;
   /** @internal Live timers in the heap, cancelled ones included. */ _timerCount = 0;
   /** @internal */ _timerCancelledCount = 0;
   /** @internal (token, events) / (-1, timerId) pairs, filled natively. */ _events: Int32Array;
@@ -125,8 +146,9 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
       else this._processEvent(ev[i], ev[i + 1]);
     }
     if (
-      this._timerCount > _MIN_SCHEDULED_TIMER_HANDLES &&
-      this._timerCancelledCount / this._timerCount > _MIN_CANCELLED_TIMER_HANDLES_FRACTION
+      (this._timerCount > _MIN_SCHEDULED_TIMER_HANDLES &&
+        this._timerCancelledCount / this._timerCount > _MIN_CANCELLED_TIMER_HANDLES_FRACTION) ||
+      (this._timers.length > _MIN_TIMER_TABLE_TO_SHRINK && this._timerCount < this._timers.length >>> _TIMER_TABLE_SPARSE_SHIFT)
     ) {
       this.#compactTimers();
     }
@@ -138,8 +160,14 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
       for (let i = 0; i < batch.length; i++) {
         const handle = batch[i];
         if (handle._cancelled === true) continue;
-        if (this.#debug) this.#runTimed(handle);
-        else handle._run();
+        try {
+          if (this.#debug) this.#runTimed(handle);
+          else handle._run();
+        } catch (exc) {
+          // Items report their own errors; one that still throws (a
+          // subclass's _run) must not cost the rest of the pass.
+          this.callExceptionHandler({ message: `Exception in callback ${showValue(handle)}`, exception: exc });
+        }
       }
     } finally {
       this.#inPass = false;
@@ -157,7 +185,11 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     handle._run();
     const dt = this.time() - t0;
     if (dt >= this.slowCallbackDuration) {
-      logger.warning(`Executing ${handle.toString()} took ${dt.toFixed(3)} seconds`);
+      try {
+        logger.warning(`Executing ${showValue(handle)} took ${dt.toFixed(3)} seconds`);
+      } catch {
+        // A failing logger must not cost the rest of the pass.
+      }
     }
   }
 
@@ -177,15 +209,46 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     this._timerCount--;
   }
 
-  /** Drops every cancelled timer from the native heap (asyncio's heap rebuild). */
+  /**
+   * Drops every cancelled timer from the native heap (asyncio's heap
+   * rebuild); then, if the table is mostly empty slots, renumbers the live
+   * timers so that it shrinks.
+   */
   #compactTimers(): void {
+    const live: TimerHandle[] = [];
     for (const handle of this._timers) {
-      if (handle !== undefined && handle._cancelled) {
+      if (handle === undefined) continue;
+      if (handle._cancelled) {
         this._nativeTimerRemove(handle._id);
         this.#releaseTimer(handle);
+      } else {
+        live.push(handle);
       }
     }
     this._timerCancelledCount = 0;
+    if (this._timers.length > _MIN_TIMER_TABLE_TO_SHRINK && live.length < this._timers.length >>> _TIMER_TABLE_SPARSE_SHIFT) {
+      this.#renumberTimers(live);
+    }
+  }
+
+  /**
+   * Gives the live timers ids 0..n-1 and drops the rest of the table and
+   * the free list. The table never shrinks otherwise: a live timer with a
+   * high id pins its length, and the native heap indexes by id too. Each
+   * timer is re-added at its own deadline (the native side rounds up, so
+   * never earlier), in (when, seq) order so that equal deadlines keep the
+   * order they were scheduled in. Amortized: a renumbering of n slots
+   * follows at least 15n/16 releases.
+   */
+  #renumberTimers(live: TimerHandle[]): void {
+    if (live.length > 0) live.sort((a, b) => a._when - b._when || a._seq - b._seq);
+    for (const handle of live) this._nativeTimerRemove(handle._id);
+    for (let id = 0; id < live.length; id++) {
+      live[id]._id = id;
+      this._nativeTimerAt(id, live[id]._when);
+    }
+    this._timers = live;
+    this.#freeIds = [];
   }
 
   /** @internal */
@@ -197,6 +260,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     const id = this.#freeIds.length > 0 ? this.#freeIds.pop()! : this._timers.length;
     this._timers[id] = handle;
     handle._id = id;
+    handle._seq = this.#timerSeq++;
     handle._scheduled = true;
     this._timerCount++;
     return id;
@@ -297,11 +361,17 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
       throw new TypeError(describeArg('promise', 'a promise or thenable', promise));
     }
     const fut = this.createFuture<T>();
+    // After close() the outcome is dropped, as asyncio's _chain_future drops
+    // a state for a closed destination loop: settling the Future would run
+    // callSoon on a closed loop and reject this reaction (an unhandled
+    // rejection, issue 8 item 9).
     promise.then(
       (v) => {
-        if (!fut.done()) fut.setResult(v);
+        if (!fut.done() && !this.#closed) fut.setResult(v);
       },
-      (e) => _setRejection(fut, e),
+      (e) => {
+        if (!this.#closed) _setRejection(fut, e);
+      },
     );
     return fut;
   }
@@ -393,6 +463,9 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     if (this.#closed) return;
     if (this.#debug) logger.debug(`Close ${this.toString()}`);
     this.#closed = true;
+    // A never-retrieved check still queued (futures.ts) must register its
+    // Future now: dropped, it would leave that Future unreported.
+    for (const item of this._ready) item._loopClosing?.();
     this._ready = [];
     this._timers = [];
     this.#freeIds = [];
@@ -434,9 +507,15 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   }
 
   /**
-   * Arranges for `callback(...args)` to run after `delay` seconds. A
-   * negative delay means "as soon as possible"; `Infinity` never fires.
-   * Timers with the same deadline run in the order they were scheduled.
+   * Arranges for `callback(...args)` to run after `delay` seconds. Timers
+   * with the same deadline run in the order they were scheduled.
+   *
+   * Edge values (reliability T12): `0` runs on the next pass; a negative
+   * delay (down to `-Infinity`) is `0`; `Infinity` and anything beyond
+   * about 292 years never fire (`when()` still reports now + delay); large
+   * delays such as `2**31` seconds never wrap around to fire early.
+   * @throws TypeError for a non-number delay; RangeError for NaN (asyncio
+   * would accept it and run the callback at once).
    */
   callLater(delay: number, callback: Callback, ...args: unknown[]): TimerHandle {
     checkTime(delay, 'delay', 'callLater');
@@ -445,11 +524,19 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     // One crossing: the native side reads the clock and returns `when`.
     const handle = new TimerHandle(0, callback, args, this);
     const id = this.#allocTimer(handle);
-    (handle as { _when: number })._when = this._nativeTimerIn(id, delay < 0 ? 0 : delay);
+    let when = this._nativeTimerIn(id, delay < 0 ? 0 : delay);
+    // Past the native clock's range (int64 ns, about 292 years) the native
+    // side clamps to "never"; when() still tells what was asked, as asyncio.
+    if (when >= _NATIVE_NEVER) when = delay === Infinity ? Infinity : this.time() + delay;
+    (handle as { _when: number })._when = when;
     return handle;
   }
 
-  /** Arranges for `callback(...args)` to run at absolute loop time `when`. */
+  /**
+   * Arranges for `callback(...args)` to run at absolute loop time `when`;
+   * a past `when` (`0`, `-1`, `-Infinity`) runs on the next pass,
+   * `Infinity` never. @throws RangeError for NaN.
+   */
   callAt(when: number, callback: Callback, ...args: unknown[]): TimerHandle {
     checkTime(when, 'when', 'callAt');
     this.#checkClosed();
@@ -473,22 +560,33 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
 
   /**
    * Logs the context's message and exception (asyncio's default handler).
+   * Values that cannot be turned into text are shown as `<unprintable ...>`.
    */
   defaultExceptionHandler(context: ExceptionContext): void {
     const message = context.message || 'Unhandled exception in event loop';
-    const lines = [message];
+    const lines = [String(message)];
     for (const key of Object.keys(context).sort()) {
       if (key === 'message' || key === 'exception') continue;
-      lines.push(`${key}: ${String(context[key])}`);
+      let value: unknown;
+      try {
+        value = context[key];
+      } catch (exc) {
+        lines.push(`${key}: <unprintable: reading it threw ${showValue(exc)}>`);
+        continue;
+      }
+      lines.push(`${key}: ${showValue(value)}`);
     }
-    const exc = context.exception as Error | undefined;
-    if (exc !== undefined) lines.push(exc?.stack ?? String(exc));
+    const exc = context.exception;
+    if (exc !== undefined) lines.push(showException(exc));
     logger.error(lines.join('\n'));
   }
 
   /**
    * Calls the exception handler with `context` (the default one if none is
-   * set). Never throws: a failing handler is logged.
+   * set). Never throws, as asyncio's: a failing custom handler is reported
+   * through the default one, a failing default handler is logged, and if
+   * even the logger fails the failure is dropped. An error escaping here
+   * would leave the loop's pass half done.
    */
   callExceptionHandler(context: ExceptionContext): void {
     const handler = this.#exceptionHandler;
@@ -496,7 +594,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
       try {
         this.defaultExceptionHandler(context);
       } catch (exc) {
-        logger.error('Exception in default exception handler', exc);
+        logLastResort('Exception in default exception handler', exc);
       }
       return;
     }
@@ -510,7 +608,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
           context,
         });
       } catch (exc2) {
-        logger.error('Exception in default exception handler while handling an unexpected error in custom exception handler', exc2);
+        logLastResort('Exception in default exception handler while handling an unexpected error in custom exception handler', exc2);
       }
     }
   }
@@ -600,7 +698,13 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     return this.createTask(createServerGen(this, protocolFactory, host, port, options));
   }
 
-  /** createServer on a Unix socket path (a stale socket file there is removed first). */
+  /**
+   * createServer on a Unix socket path (a stale socket file there is removed
+   * first). With `cleanupSocket` (the default, as asyncio 3.13) `close()`
+   * removes the socket file, if the path still names the socket it bound.
+   * The Task fails with a TypeError for a path with an embedded NUL,
+   * before anything is bound.
+   */
   createUnixServer(protocolFactory: () => BaseProtocol, path?: string | null, options: CreateServerOptions & { cleanupSocket?: boolean } = {}): Task<Server> {
     checkFactory(protocolFactory);
     return this.createTask(createUnixServerGen(this, protocolFactory, path, options));
@@ -693,6 +797,18 @@ export interface CreateDatagramOptions {
 
 function checkFactory(f: unknown): void {
   if (typeof f !== 'function') throw new TypeError(describeArg('protocolFactory', 'a function returning a protocol', f));
+}
+
+/**
+ * Refuses a filesystem socket path with an embedded NUL: the kernel would
+ * stop at it and bind or connect to a shorter path (Python: "ValueError:
+ * embedded null byte"). A leading NUL names a Linux abstract socket, whose
+ * name may hold any byte.
+ */
+function checkUnixPath(path: unknown): void {
+  if (typeof path === 'string' && !path.startsWith('\0') && path.includes('\0')) {
+    throw new TypeError(describeArg('path', 'a socket path without NUL bytes (only an abstract name starts with one)', path));
+  }
 }
 
 function checkStreamSocket(sock: unknown): asserts sock is Socket {
@@ -905,6 +1021,7 @@ function* createUnixConnectionGen<P extends BaseProtocol>(loop: BaseEventLoop, p
   if (path !== null && path !== undefined) {
     if (o.sock !== undefined) throw new RangeError('path and sock can not be specified at the same time');
     if (typeof path !== 'string') throw new TypeError(describeArg('path', 'a socket path string', path));
+    checkUnixPath(path);
     sock = new Socket(c.AF_UNIX, c.SOCK_STREAM);
     try {
       yield* loop.sockConnect(sock, path);
@@ -1061,6 +1178,7 @@ function* createUnixServerGen(loop: BaseEventLoop, protocolFactory: () => BasePr
   if (path !== null && path !== undefined) {
     if (o.sock !== undefined) throw new RangeError('path and sock can not be specified at the same time');
     if (typeof path !== 'string') throw new TypeError(describeArg('path', 'a socket path string', path));
+    checkUnixPath(path);
     // A stale socket file from an earlier run would make bind fail.
     if (!path.startsWith('\0')) {
       try {
@@ -1084,7 +1202,7 @@ function* createUnixServerGen(loop: BaseEventLoop, protocolFactory: () => BasePr
     sock = o.sock;
   }
   const server = new Server(loop, [sock], protocolFactory, o.ssl, backlog, o);
-  if ((o.cleanupSocket ?? true) && typeof path === 'string' && !path.startsWith('\0')) server._unixPath = path;
+  if (o.cleanupSocket ?? true) server._watchUnixSocket(sock);
   if (o.startServing ?? true) {
     try {
       server._startServing();
@@ -1171,6 +1289,8 @@ export class Server {
   #waiters: Future<void>[] | null = [];
   #clients = new Set<Transport>();
   /** @internal A Unix socket file to remove on close. */ _unixPath: string | null = null;
+  // Which file _unixPath was when bound: only that one is removed.
+  #unixId: { dev: bigint; ino: bigint } | null = null;
 
   /** @internal Made by createServer / createUnixServer. */
   constructor(loop: BaseEventLoop, sockets: Socket[], protocolFactory: () => BaseProtocol, ssl: unknown, backlog: number, options: CreateServerOptions) {
@@ -1184,6 +1304,44 @@ export class Server {
 
   toString(): string {
     return `<Server sockets=${this.#sockets === null ? '()' : `(${this.#sockets.map((s) => s.toString()).join(', ')})`}>`;
+  }
+
+  /**
+   * @internal Remembers the socket file `sock` is bound to, to remove it on
+   * close (asyncio 3.13 `cleanup_socket`): by inode, so a file that
+   * replaced it meanwhile (another server's) is left alone.
+   */
+  _watchUnixSocket(sock: Socket): void {
+    let path: SockAddr;
+    try {
+      path = sock.getsockname();
+    } catch {
+      return;
+    }
+    if (typeof path !== 'string' || path === '' || path.startsWith('\0')) return;
+    try {
+      const st = fs.statSync(path, { bigint: true });
+      this._unixPath = path;
+      this.#unixId = { dev: st.dev, ino: st.ino };
+    } catch {
+      // Gone already: nothing to clean up.
+    }
+  }
+
+  #removeUnixSocket(): void {
+    const path = this._unixPath;
+    const id = this.#unixId;
+    this._unixPath = null;
+    this.#unixId = null;
+    if (path === null || id === null) return;
+    try {
+      const st = fs.statSync(path, { bigint: true });
+      if (st.ino === id.ino && st.dev === id.dev) fs.unlinkSync(path);
+    } catch (exc) {
+      if ((exc as { code?: string }).code !== 'ENOENT') {
+        logErrorSafely(`Unable to clean up listening UNIX socket ${JSON.stringify(path)}: ${showValue(exc)}`);
+      }
+    }
   }
 
   /** @internal */
@@ -1239,14 +1397,7 @@ export class Server {
     this.#sockets = null;
     for (const sock of sockets) this._loop._stopServing(sock);
     this.#serving = false;
-    if (this._unixPath !== null) {
-      try {
-        fs.unlinkSync(this._unixPath);
-      } catch {
-        // Already gone.
-      }
-      this._unixPath = null;
-    }
+    this.#removeUnixSocket();
     if (this.#servingForever !== null && !this.#servingForever.done()) {
       this.#servingForever.cancel();
       this.#servingForever = null;

@@ -37,6 +37,24 @@ export interface ExceptionContext {
 
 export type ExceptionHandler = (loop: AbstractEventLoop, context: ExceptionContext) => void;
 
+/**
+ * formatCallback(), but an argument whose repr throws (a throwing
+ * `inspect.custom`) cannot make the report of a failing callback fail too.
+ */
+function describeCallback(cb: (...args: any[]) => unknown, args: readonly unknown[]): string {
+  try {
+    return formatCallback(cb, args);
+  } catch {
+    let name = '<anonymous>';
+    try {
+      name = cb.name || name;
+    } catch {
+      // A throwing `name` getter: keep the placeholder.
+    }
+    return `${name}(<unprintable arguments>)`;
+  }
+}
+
 /** Object returned by callback registration methods. */
 export class Handle {
   /** @internal */ _callback: ((...args: any[]) => unknown) | null;
@@ -97,7 +115,7 @@ export class Handle {
   protected _describeParts(): string[] {
     const info: string[] = [];
     if (this._cancelled) info.push('cancelled');
-    if (this._callback !== null) info.push(formatCallback(this._callback, this._args ?? []));
+    if (this._callback !== null) info.push(describeCallback(this._callback, this._args ?? []));
     return info;
   }
 
@@ -120,6 +138,7 @@ export class TimerHandle extends Handle {
   /** @internal */ readonly _when: number;
   /** @internal Whether it still sits in the loop's timer heap. */ _scheduled = false;
   /** @internal Slot in the loop's timer table (the native heap's id). */ _id = -1;
+  /** @internal Scheduling order in its loop: ties between equal deadlines. */ _seq = 0;
 
   constructor(
     when: number,
@@ -172,6 +191,8 @@ export abstract class AbstractEventLoop {
   abstract createFuture<T = unknown>(): Future<T>;
   /** Schedules a coroutine and returns its Task. */
   abstract createTask(coro: any, options?: any): Future<any>;
+  /** A Future of this loop that follows a foreign promise. */
+  abstract wrap<T>(promise: PromiseLike<T>): Future<T>;
 
   /** @internal Queues an object with `_run()` for the next pass (tasks use it for their steps). */
   abstract _addReady(item: { _run(): void }): void;

@@ -30,14 +30,55 @@ interface Unretrieved {
 // garbage collected, through its loop's exception handler (asyncio's
 // __del__), never as a Node unhandledRejection. Unlike asyncio's, the
 // context cannot carry the Future itself: it is gone by then.
+//
+// The held value must never reach the Future, or the registry keeps its
+// own target alive and neither the report nor the collection ever happens.
+// See dropCallSites() for the one path that used to reach it.
 const neverRetrieved = new FinalizationRegistry<Unretrieved>((held) => {
   const context: ExceptionContext = {
     message: `${held.className} exception was never retrieved`,
     exception: held.exception,
   };
   if (held.sourceTraceback !== null) context.sourceTraceback = held.sourceTraceback;
-  held.loop.callExceptionHandler(context);
+  try {
+    held.loop.callExceptionHandler(context);
+  } catch {
+    // callExceptionHandler never throws; a loop subclass's might. Nothing
+    // can be done with it here, and it must not become an uncaught error.
+  }
 });
+
+/**
+ * Formats the stack of `exc` and of the errors it carries (`cause`,
+ * AggregateError / ExceptionGroup `errors`), so that they no longer
+ * reference the frames they were raised in.
+ *
+ * V8 keeps an Error's structured call sites (each frame's receiver and
+ * function) until `stack` is first read; reading it stores the formatted
+ * string and drops them. An error raised inside a Task's step has the Task
+ * among those receivers, so an unformatted exception held by the registry
+ * kept every failed, dropped Task alive forever (issue 8 item 5).
+ *
+ * Formatting costs about as much again as creating the Error, so a Future
+ * whose done callbacks will probably look at the exception (a waiting
+ * Task, gather) defers it: see UnretrievedCheck.
+ */
+function dropCallSites(exc: unknown): void {
+  const todo: unknown[] = [exc];
+  // Bounded: a pathological exception graph costs at most 32 reads.
+  for (let seen = 0; todo.length > 0 && seen < 32; seen++) {
+    const e = todo.pop();
+    if (typeof e !== 'object' || e === null) continue;
+    try {
+      void (e as { stack?: unknown }).stack;
+      const { cause, errors } = e as { cause?: unknown; errors?: unknown };
+      if (cause !== undefined) todo.push(cause);
+      if (Array.isArray(errors)) todo.push(...errors.slice(0, 32));
+    } catch {
+      // A throwing getter or Proxy trap: nothing more can be done with it.
+    }
+  }
+}
 
 const FRAME_LINE = /^\s*at (?:(.*?) \()?(.+?):(\d+):\d+\)?$/;
 
@@ -54,6 +95,27 @@ function extractStack(fn: Function): FrameSummary[] {
     if (m !== null) frames.push([m[2], Number(m[3]), m[1] ?? '<anonymous>']);
   }
   return frames.reverse();
+}
+
+/**
+ * Queued behind a failed Future's done callbacks (FIFO, same pass): if none
+ * of them retrieved the exception, the Future is registered for its
+ * "never retrieved" report then. A Task awaiting a failing child thus
+ * never pays for formatting a stack. It keeps the Future alive one pass
+ * longer, as its callbacks do anyway.
+ */
+class UnretrievedCheck {
+  constructor(readonly fut: Future<unknown>) {}
+  _run(): void {
+    this.fut._registerUnretrieved();
+  }
+  /** The loop closes with this still queued: register now, or never. */
+  _loopClosing(): void {
+    this.fut._registerUnretrieved();
+  }
+  toString(): string {
+    return `<UnretrievedCheck ${this.fut.toString()}>`;
+  }
 }
 
 /** `cb=[first(), <n more>, last()]`, asyncio's `_format_callbacks`. */
@@ -156,6 +218,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
   /** @internal Where it was created, oldest frame first; only in debug mode. */
   _sourceTraceback: FrameSummary[] | null = null;
   #logTraceback = false;
+  // Whether neverRetrieved holds this Future (registered at most once).
+  #registered = false;
 
   /**
    * @param options `loop`: the loop; defaults to `getEventLoop()`.
@@ -332,19 +396,32 @@ export class Future<T = unknown> implements PromiseLike<T> {
     this._exception = exception;
     this._state = FINISHED;
     this.#logTraceback = true;
+    const hasCallbacks = this._callbacks.length > 0;
+    // Settles then() waiters at once, which retrieves the exception.
+    this._scheduleCallbacks();
+    if (!this.#logTraceback) return;
+    if (hasCallbacks && this._loop.isRunning()) this._loop._addReady(new UnretrievedCheck(this));
+    else this._registerUnretrieved();
+  }
+
+  /** @internal Registers a still unretrieved exception for its report at collection. */
+  _registerUnretrieved(): void {
+    if (!this.#logTraceback || this.#registered) return;
+    this.#registered = true;
+    const exception = this._exception;
+    dropCallSites(exception);
     neverRetrieved.register(
       this,
       { loop: this._loop, exception, className: this.constructor.name, sourceTraceback: this._sourceTraceback },
       this,
     );
-    this._scheduleCallbacks();
   }
 
   /** @internal The exception was looked at: no "never retrieved" report. */
   _clearLogTraceback(): void {
     if (this.#logTraceback) {
       this.#logTraceback = false;
-      neverRetrieved.unregister(this);
+      if (this.#registered) neverRetrieved.unregister(this);
     }
   }
 
@@ -394,12 +471,18 @@ export class Future<T = unknown> implements PromiseLike<T> {
     const info = [this._state.toLowerCase()];
     if (this._state === FINISHED) {
       const e = this._exception;
-      if (e === undefined) {
-        info.push(`result=${inspect(this._result, { depth: 0, breakLength: Infinity }).slice(0, 80)}`);
-      } else if (e instanceof Error) {
-        info.push(`exception=${e.name}(${e.message === '' ? '' : inspect(e.message)})`);
-      } else {
-        info.push(`exception=${inspect(e, { depth: 0, breakLength: Infinity })}`);
+      // A repr is used in error reports: a value whose own repr throws
+      // must not make them fail.
+      try {
+        if (e === undefined) {
+          info.push(`result=${inspect(this._result, { depth: 0, breakLength: Infinity }).slice(0, 80)}`);
+        } else if (e instanceof Error) {
+          info.push(`exception=${e.name}(${e.message === '' ? '' : inspect(e.message)})`);
+        } else {
+          info.push(`exception=${inspect(e, { depth: 0, breakLength: Infinity })}`);
+        }
+      } catch {
+        info.push(e === undefined ? 'result=<unprintable>' : 'exception=<unprintable>');
       }
     }
     if (this._callbacks.length > 0) info.push(formatCallbacks(this._callbacks));

@@ -23,7 +23,7 @@ import {
 import { CancelledError, InvalidStateError, RuntimeError, TimeoutError, describeArg } from './exceptions.js';
 import { Future, isFuture, _setThenHook } from './futures.js';
 import { isGenerator, isThenable, type AwaitableLike, type AwaitedOf, type Coroutine } from './coroutines.js';
-import { logger } from './log.js';
+import { logErrorSafely, logger, showException } from './log.js';
 import { Timeout } from './timeouts.js';
 
 /** Options of createTask / loop.createTask / TaskGroup.createTask. */
@@ -460,14 +460,7 @@ export class Task<T = unknown> extends Future<T> {
         this.#stepRunAndHandleResult(NO_EXC);
       } else if (isThenable(r)) {
         this._coro = r as PromiseLike<T>;
-        (r as PromiseLike<T>).then(
-          (v) => {
-            if (!this.done()) this.#finish(v);
-          },
-          (e) => {
-            if (!this.done()) this.#fail(e);
-          },
-        );
+        this.#follow(r as PromiseLike<T>);
       } else {
         this.#fail(new TypeError(`a coroutine was expected from ${fn.name || 'the function'}(), got ${inspect(r, { depth: 0 })}`));
       }
@@ -496,20 +489,31 @@ export class Task<T = unknown> extends Future<T> {
       });
       return;
     }
-    const follow = (): void => {
-      p.then(
-        (v) => {
-          if (!this.done()) this.#finish(v);
-        },
-        (e) => {
-          if (!this.done()) this.#fail(e);
-        },
-      );
-    };
     // A thenable's then() may await Futures: that waiting is this task's,
     // not its creator's.
-    if (als !== null) als.run(this, follow);
-    else follow();
+    if (als !== null) als.run(this, () => this.#follow(p));
+    else this.#follow(p);
+  }
+
+  // Ends the task with the promise's outcome, unless the loop was closed
+  // meanwhile (issue 8 item 9). asyncio would never run that step: its
+  // call_soon raises on a closed loop, and a Task's done callbacks need
+  // callSoon here too, so ending the task would reject this reaction into
+  // an unhandled rejection. The task stays pending and the outcome is
+  // dropped; a failure is logged, since nothing else can see it any more.
+  #follow(p: PromiseLike<T>): void {
+    p.then(
+      (v) => {
+        if (!this.done() && !this._loop.isClosed()) this.#finish(v);
+      },
+      (e) => {
+        if (this.done()) return;
+        if (!this._loop.isClosed()) this.#fail(e);
+        else if (!(e instanceof CancelledError)) {
+          logErrorSafely(`${this.toString()} failed after its event loop was closed; the exception is dropped\n${showException(e)}`);
+        }
+      },
+    );
   }
 
   protected override _reprInfo(): string[] {
@@ -591,7 +595,7 @@ export function allTasks(loop?: AbstractEventLoop): Set<Task<unknown>> {
  */
 export function createTask<A extends AwaitableLike<any>>(coro: A, options: TaskOptions = {}): Task<AwaitedOf<A>> {
   const loop = getRunningLoop();
-  return (loop as AbstractEventLoop & { createTask: Function }).createTask(coro, options) as Task<AwaitedOf<A>>;
+  return loop.createTask(coro, options) as Task<AwaitedOf<A>>;
 }
 
 /**
@@ -608,7 +612,7 @@ export function ensureFuture<A extends AwaitableLike<any>>(obj: A, options: { lo
   if (!isGenerator(obj) && typeof obj !== 'function' && !isThenable(obj)) {
     throw new TypeError(`An asyncio.Future, a coroutine or an awaitable is required, got ${inspect(obj, { depth: 0 })}`);
   }
-  const loop = (options.loop ?? getEventLoop()) as AbstractEventLoop & { createTask: Function };
+  const loop = options.loop ?? getEventLoop();
   return loop.createTask(obj, {}) as Future<AwaitedOf<A>>;
 }
 
@@ -987,7 +991,7 @@ export function waitFor<A extends AwaitableLike<any>>(
     // Called inside waitFor's own (async-function) task: its awaits are that
     // task's, so a timeout or a cancel reaches them, as in asyncio where
     // wait_for awaits the coroutine inline.
-    const loop = getEventLoop() as AbstractEventLoop & { createTask: Function };
+    const loop = getEventLoop();
     const fn = aw as () => unknown;
     return loop.createTask(() => waitForFn(loop, fn, t), { eagerStart: true, signal: options.signal }) as Task<AwaitedOf<A>>;
   }
@@ -995,7 +999,7 @@ export function waitFor<A extends AwaitableLike<any>>(
   const inner = isGenerator(aw) ? aw : ensureFuture(aw, {});
   // The caller's loop when one runs (a Future of another loop then fails as
   // in asyncio), else the awaitable's.
-  const loop = (_getRunningLoop() ?? (isFuture(inner) ? inner.getLoop() : getEventLoop())) as AbstractEventLoop & { createTask: Function };
+  const loop = _getRunningLoop() ?? (isFuture(inner) ? inner.getLoop() : getEventLoop());
   return loop.createTask(waitForGen(loop, inner as Future<AwaitedOf<A>> | Coroutine<AwaitedOf<A>>, t), { eagerStart: true, signal: options.signal }) as Task<AwaitedOf<A>>;
 }
 
@@ -1305,6 +1309,6 @@ function toIterable<T>(aw: PromiseLike<T> | Sleep<T>): Generator<Future<unknown>
   const it = (aw as Sleep<T>)[Symbol.iterator];
   if (typeof it === 'function') return it.call(aw);
   // A plain promise from a user-written context manager: wait on it as a Future.
-  const loop = getRunningLoop() as AbstractEventLoop & { wrap<U>(p: PromiseLike<U>): Future<U> };
+  const loop = getRunningLoop();
   return loop.wrap(aw)[Symbol.iterator]();
 }

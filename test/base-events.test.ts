@@ -2,8 +2,14 @@
  * The loop suite: asyncio's BaseEventLoop behaviour, run unchanged on every
  * selector backend (epoll, poll, select).
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { existsSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
+  Protocol,
+  Socket,
+  socketConstants,
   getRunningLoop,
   getEventLoop,
   setEventLoop,
@@ -404,5 +410,119 @@ describe.each(availableBackends())('BaseEventLoop on %s', (backend) => {
     });
     await loop.runForever();
     expect(order).toEqual(['cb1', 'tick1', 'micro1', 'cb2']);
+  });
+
+  // ------------------------------------------------------------ Unix socket paths (issue 8 item 12)
+
+  describe('Unix socket paths', () => {
+    let tmp: string | null = null;
+    function tmpPath(name: string): string {
+      tmp ??= mkdtempSync(path.join(tmpdir(), 'aionode-be-'));
+      return path.join(tmp, name);
+    }
+    afterAll(() => {
+      if (tmp !== null) rmSync(tmp, { recursive: true, force: true });
+    });
+
+    /** Runs `body` as a task of the loop, bounded. */
+    async function inLoop<T>(body: () => Promise<T>): Promise<T> {
+      const guard = loop.callLater(10, () => loop.stop());
+      try {
+        return await loop.runUntilComplete(() => body());
+      } finally {
+        guard.cancel();
+      }
+    }
+
+    /** The error `aw` fails with, or undefined. */
+    async function failure(aw: PromiseLike<unknown>): Promise<unknown> {
+      try {
+        await inLoop(async () => aw);
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    }
+
+    it('createUnixServer refuses a path with an embedded NUL, binding nothing', async () => {
+      const p = tmpPath('sock');
+      const evil = `${p}\0evil`;
+      const exc = await failure(loop.createUnixServer(() => new Protocol(), evil));
+      expect(exc).toBeInstanceOf(TypeError);
+      expect((exc as Error).message).toBe(
+        `Expected "path" to be a socket path without NUL bytes (only an abstract name starts with one), got ${JSON.stringify(evil.length > 40 ? evil.slice(0, 40) + '…' : evil)}`,
+      );
+      expect((exc as Error).message).toContain('\\u0000');
+      // Before the fix the server served on the truncated path.
+      expect(existsSync(p)).toBe(false);
+    }); // Python: ValueError: embedded null byte
+
+    it('createUnixConnection refuses a path with an embedded NUL', async () => {
+      // A server on the truncated path: before the fix the connection went there.
+      const p = tmpPath('target.sock');
+      const accepted: unknown[] = [];
+      const server = await inLoop(() =>
+        loop.createUnixServer(() => {
+          const proto = new Protocol();
+          accepted.push(proto);
+          return proto;
+        }, p),
+      );
+      const exc = await failure(loop.createUnixConnection(() => new Protocol(), `${p}\0x`));
+      expect(exc).toBeInstanceOf(TypeError);
+      expect((exc as Error).message).toMatch(/^Expected "path" to be a socket path without NUL bytes.*, got ".*\\u0000x"$/);
+      await runBriefly(loop, 3);
+      expect(accepted).toEqual([]);
+      server.close();
+      await inLoop(() => server.waitClosed());
+    });
+
+    it('close() removes the socket file it bound', async () => {
+      const p = tmpPath('removed.sock');
+      const server = await inLoop(() => loop.createUnixServer(() => new Protocol(), p));
+      expect(existsSync(p)).toBe(true);
+      server.close();
+      expect(existsSync(p)).toBe(false);
+      await inLoop(() => server.waitClosed());
+    }); // CPython test_unix_events: test_create_unix_server_cleanup_socket (3.13)
+
+    it('close() leaves a socket file that replaced its own alone (compared by inode)', async () => {
+      const p = tmpPath('replaced.sock');
+      const s1 = await inLoop(() => loop.createUnixServer(() => new Protocol(), p));
+      // Someone removed s1's file and another server now listens there.
+      unlinkSync(p);
+      const s2 = await inLoop(() => loop.createUnixServer(() => new Protocol(), p));
+      s1.close();
+      expect(existsSync(p)).toBe(true);
+      s2.close();
+      expect(existsSync(p)).toBe(false);
+      await inLoop(() => Promise.all([s1.waitClosed(), s2.waitClosed()]));
+    }); // CPython test_unix_events: test_create_unix_server_cleanup_replaced (3.13)
+
+    it('close() tolerates a socket file removed by someone else', async () => {
+      const p = tmpPath('gone.sock');
+      const logged = vi.spyOn(logger, 'error').mockImplementation(() => {});
+      try {
+        const server = await inLoop(() => loop.createUnixServer(() => new Protocol(), p));
+        unlinkSync(p);
+        server.close();
+        await inLoop(() => server.waitClosed());
+        expect(logged).not.toHaveBeenCalled();
+      } finally {
+        logged.mockRestore();
+      }
+    }); // CPython test_unix_events: test_create_unix_server_cleanup_gone (3.13)
+
+    it('cleans up the file of a bound socket passed as sock, unless cleanupSocket is false', async () => {
+      for (const cleanupSocket of [true, false]) {
+        const p = tmpPath(`given-${cleanupSocket}.sock`);
+        const sock = new Socket(socketConstants().AF_UNIX, socketConstants().SOCK_STREAM);
+        sock.bind(p);
+        const server = await inLoop(() => loop.createUnixServer(() => new Protocol(), null, { sock, cleanupSocket }));
+        server.close();
+        expect(existsSync(p)).toBe(!cleanupSocket);
+        await inLoop(() => server.waitClosed());
+      }
+    }); // CPython test_unix_events: test_create_unix_server_cleanup_sock (3.13)
   });
 });
