@@ -1158,9 +1158,23 @@ function* createServerGen(
       throw exc;
     }
     // Let the loop run once so the server starts accepting (asyncio does the same).
-    yield* sleep(0);
+    yield* startedServing(server);
   }
   return server;
+}
+
+/**
+ * The pass that lets a new server start accepting. Cancelled there, the
+ * server was never handed to anyone: close it (asyncio relies on the GC
+ * to close such a socket; here nothing would).
+ */
+function* startedServing(server: Server): Coroutine<void> {
+  try {
+    yield* sleep(0);
+  } catch (exc) {
+    server.close();
+    throw exc;
+  }
 }
 
 function checkBacklog(backlog: unknown): number {
@@ -1210,7 +1224,7 @@ function* createUnixServerGen(loop: BaseEventLoop, protocolFactory: () => BasePr
       server.close();
       throw exc;
     }
-    yield* sleep(0);
+    yield* startedServing(server);
   }
   return server;
 }

@@ -215,7 +215,13 @@ function* serveGen(
   };
   const task = serve(loop, factory);
   _bindSignal(task, signal);
-  return yield* task;
+  try {
+    return yield* task;
+  } catch (exc) {
+    // Cancelled after the server was already made: nobody else holds it.
+    if (task.done() && !task.cancelled() && task.exception() == null) task.result().close();
+    throw exc;
+  }
 }
 
 // ---------------------------------------------------------------- protocols
@@ -630,12 +636,14 @@ function asFuture<T>(loop: AbstractEventLoop, aw: PromiseLike<T> | Future<T>): F
   }
   if (!isThenable(aw)) throw new TypeError(describeArg('loop.startTls()', 'to return an awaitable', aw));
   const fut = loop.createFuture<T>();
+  // A promise that settles after loop.close() is dropped: settling the
+  // Future would schedule its callbacks on a closed loop (issue 8 item 9).
   aw.then(
     (v) => {
-      if (!fut.done()) fut.setResult(v);
+      if (!fut.done() && !loop.isClosed()) fut.setResult(v);
     },
     (e) => {
-      if (fut.done()) return;
+      if (fut.done() || loop.isClosed()) return;
       if (e instanceof CancelledError) fut.cancel(e.message);
       else fut.setException(e);
     },

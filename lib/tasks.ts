@@ -454,6 +454,12 @@ export class Task<T = unknown> extends Future<T> {
         this.#fail(e);
         return;
       }
+      if (!isGenerator(r) && !isFuture(r) && isThenable(r) && typeof (r as unknown as Iterable<unknown>)[Symbol.iterator] === 'function') {
+        // One of our suspendables (startServer(), lock.acquire(), ...): run
+        // it inside this task as the constructor does, so a cancel reaches
+        // it wherever it waits instead of only dropping its result.
+        r = delegate(r as unknown as Iterable<Future<unknown> | undefined>);
+      }
       if (isGenerator(r)) {
         this._coro = r as Coroutine<T>;
         this._kind = Kind.Generator;

@@ -40,8 +40,15 @@ async function install(): Promise<void> {
   const proto = BaseEventLoop.prototype as unknown as { defaultExceptionHandler(ctx: ExceptionContext): void };
   const original = proto.defaultExceptionHandler;
   proto.defaultExceptionHandler = function recordingDefaultExceptionHandler(this: unknown, context: ExceptionContext): void {
-    const exc = context?.exception as { message?: unknown } | undefined;
-    const message = `${String(context?.message ?? '')}${exc && typeof exc === 'object' ? `: ${String(exc.message)}` : ''}`;
+    // Hostile contexts (Proxies, throwing getters) must reach the real
+    // handler: recording them never throws.
+    let message: string;
+    try {
+      const exc = context?.exception as { message?: unknown } | undefined;
+      message = `${String(context?.message ?? '')}${exc && typeof exc === 'object' ? `: ${String(exc.message)}` : ''}`;
+    } catch {
+      message = '<unprintable exception context>';
+    }
     _handlerState().calls.push({ message, context });
     return original.call(this, context);
   };
