@@ -1229,8 +1229,17 @@ function* createUnixServerGen(loop: BaseEventLoop, protocolFactory: () => BasePr
   return server;
 }
 
+/** A datagram endpoint address option: a path, or `[host, port, ...]`. */
+function checkDatagramAddr(name: string, addr: unknown): void {
+  if (addr === undefined || addr === null || typeof addr === 'string') return;
+  if (Array.isArray(addr) && addr.length >= 2 && typeof addr[0] === 'string') return;
+  throw new TypeError(describeArg(name, 'a path string or a [host, port] array', addr));
+}
+
 function* createDatagramEndpointGen<P extends DatagramProtocol>(loop: BaseEventLoop, protocolFactory: () => P, o: CreateDatagramOptions): Coroutine<[DatagramTransport, P]> {
   const c = sockConsts();
+  checkDatagramAddr('localAddr', o.localAddr);
+  checkDatagramAddr('remoteAddr', o.remoteAddr);
   let sock: Socket | null = null;
   let remote: SockAddr | undefined;
   if (o.sock !== undefined) {
