@@ -26,6 +26,81 @@ export interface NativeSelector {
   close(): void;
 }
 
+/**
+ * A native completion source (issue 9; Linux: io_uring). The loop's driver
+ * hosts it exactly as it hosts a selector (ring fd in one uv_poll_t); what
+ * differs is what comes out of a batch: for every finished operation, the
+ * pair `(token, result)` in the loop's shared Int32Array, where `result` is
+ * bytes transferred, a new fd (accept), 0 (connect), a readiness mask
+ * (poll: EVENT_READ 1 | EVENT_WRITE 2) or a negative errno (-ECANCELED for
+ * a cancelled op).
+ *
+ * Tokens are chosen by the caller: positive int32s, unique among the ops in
+ * flight (a second submit with a live token returns -EEXIST). Submit calls
+ * return 0 when queued or a negative errno (nothing queued, nothing pinned);
+ * they throw only for bad arguments (TypeError/RangeError naming the
+ * argument) or a closed proactor (Error 'Proactor is closed'). Submissions
+ * are flushed with one io_uring_enter per loop pass, or at once when made
+ * outside a batch.
+ *
+ * Pinning: every buffer handed to an op is held (a strong reference) until
+ * that op's completion has been delivered, whatever JavaScript does
+ * meanwhile (cancel, drop, GC). Closing the proactor cancels every op,
+ * waits for the kernel to finish with them, and only then lets the buffers
+ * go. Every op has exactly one completion, except `acceptMany`, whose
+ * token stays live (one completion per accepted fd) until its first
+ * negative result, which ends it.
+ */
+export interface NativeProactor {
+  /** `'io_uring'`. */
+  readonly name: string;
+  /** The ring's pollable fd. */
+  readonly backendFd: number;
+  readonly closed: boolean;
+  /** Ops submitted whose final completion has not been delivered yet. */
+  readonly pending: number;
+  /** What the runtime probe found (opcodes and features by name), e.g. `{ multishotAccept: true, ... }`. */
+  readonly features: Readonly<Record<string, boolean>>;
+  /** recv into buf[offset, offset+length): completion = bytes, 0 at EOF, or -errno. */
+  recv(token: number, fd: number, buf: Uint8Array, offset: number, length: number): number;
+  /** recvmsg of one datagram into buf[offset, offset+length); the sender via `address(token)`. */
+  recvfrom(token: number, fd: number, buf: Uint8Array, offset: number, length: number): number;
+  /** send from buf[offset, offset+length) with MSG_NOSIGNAL: completion = bytes or -errno. */
+  send(token: number, fd: number, buf: Uint8Array, offset: number, length: number): number;
+  /** sendmsg of up to 1024 buffers (gathering write): completion = bytes or -errno. */
+  writev(token: number, fd: number, bufs: readonly Uint8Array[]): number;
+  /** sendmsg of one datagram to addr. */
+  sendto(token: number, fd: number, buf: Uint8Array, offset: number, length: number, addr: NativeSocketAddress): number;
+  /** One accept (non-blocking, close-on-exec, owned by this environment): completion = fd or -errno; the peer via `address(token)`. */
+  accept(token: number, fd: number): number;
+  /**
+   * Accepts repeatedly on one token: a completion per new fd, until the
+   * first negative result (-ECANCELED after cancel, or an error such as
+   * -EMFILE), which ends the op. Multishot accept where the kernel has it
+   * (re-armed inside when the kernel ends it after a success), else single
+   * accepts re-submitted inside.
+   */
+  acceptMany(token: number, fd: number): number;
+  /** connect: completion = 0 or -errno. */
+  connect(token: number, fd: number, addr: NativeSocketAddress): number;
+  /** One-shot readiness: completion = mask of (1 read, 2 write) that is ready; errors and hang-up report the requested directions. */
+  poll(token: number, fd: number, events: number): number;
+  /** Asks the kernel to cancel the op: 0 when asked, -ENOENT when no op with that token is in flight. Its completion still arrives (maybe with data). */
+  cancel(token: number): number;
+  /** Cancels every op on `fd`; returns how many were in flight. */
+  cancelFd(fd: number): number;
+  /**
+   * Closes `fd` (one this environment owns) once every op on it has
+   * delivered its completion: cancels them first. The fd number stays
+   * taken until then, so it cannot be reused under an op in flight.
+   */
+  closeFd(fd: number): void;
+  /** The peer of the recvfrom/accept completion for `token` delivered in the current batch, else null. */
+  address(token: number): NativeSocketAddress | null;
+  /** Cancels everything, waits for the kernel, frees every pinned buffer, closes the ring. Idempotent. */
+  close(): void;
+}
+
 /** Loop counters, for tests and benchmarks. */
 export interface NativeLoopStats {
   batches: number;
@@ -42,7 +117,7 @@ export interface NativeLoopStats {
   timerIndexBytes: number;
 }
 
-/** The native half of SelectorEventLoop, living in Node's libuv loop. */
+/** The native host of one event source (selector or proactor) and the timer heap, living in Node's libuv loop. */
 export interface NativeLoop {
   readonly backend: string;
   start(kick: boolean): void;
@@ -58,8 +133,16 @@ export interface NativeLoop {
 
 export interface NativeBinding {
   NativeSelector: new (name: string) => NativeSelector;
+  /**
+   * io_uring. Throws an OSError naming the reason when the kernel refuses
+   * (ENOSYS: no io_uring; EPERM: seccomp or kernel.io_uring_disabled) or a
+   * required opcode is missing (the message names it).
+   */
+  NativeProactor: new (name: 'io_uring', entries?: number) => NativeProactor;
+  /** Which proactors this build has and this kernel allows: 'io_uring' or ''. */
+  availableProactors(): string;
   NativeLoop: new (
-    selector: NativeSelector,
+    source: NativeSelector | NativeProactor,
     events: Int32Array,
     onBatch: (count: number) => number,
   ) => NativeLoop;
