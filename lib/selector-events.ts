@@ -17,7 +17,7 @@ import { BaseProtocol, BufferedProtocol, type DatagramProtocol, type Protocol } 
 import { FlowControlTransport, type Transport } from './transports.js';
 import { constants, formatAddress, ops, socketError, Socket, type SockAddr } from './socket.js';
 import type { Server } from './base-events.js';
-import { binding, type NativeLoop, type NativeLoopStats } from './native.js';
+import { NativeDriver } from './driver.js';
 import {
   BaseSelector,
   DefaultSelector,
@@ -51,19 +51,19 @@ type RW = [reader: Handle | null, writer: Handle | null];
  */
 export class BaseSelectorEventLoop extends BaseEventLoop {
   /** @internal */ _selector: NativeBackedSelector<RW>;
-  #native: NativeLoop;
-  readonly #time: () => number;
-  /** @internal The batch callback handed to the native loop. */ readonly _onBatch: (n: number) => number;
 
   /** @param selector the backend; `new DefaultSelector()` when omitted. */
   constructor(selector?: BaseSelector<any>) {
-    super();
     if (selector === undefined) selector = new DefaultSelector<RW>();
     if (!(selector instanceof NativeBackedSelector)) {
       throw new TypeError(describeArg('selector', 'one of aionode\'s selectors (EpollSelector, PollSelector, SelectSelector, DefaultSelector)', selector));
     }
     const nativeSelector = selector._native;
     if (nativeSelector === null) throw new TypeError('The selector is closed');
+    // The loop object keeps its batch callback alive; the native side holds
+    // it strongly only while the loop runs, so a dropped, stopped loop is
+    // garbage (and its fds are closed by the native finalizer).
+    super((events, onBatch) => new NativeDriver(nativeSelector, events, onBatch));
     this._selector = selector as NativeBackedSelector<RW>;
     // A registration whose fd was closed behind our back and whose number
     // came back for a new socket is dead: its callbacks must never run for
@@ -72,51 +72,11 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
       key.data[0]?.cancel();
       key.data[1]?.cancel();
     };
-    const b = binding();
-    this.#time = b.time;
-    // The loop object keeps its batch callback alive; the native side holds
-    // it strongly only while the loop runs, so a dropped, stopped loop is
-    // garbage (and its fds are closed by the native finalizer).
-    this._onBatch = (n: number) => this._runOnce(n);
-    this.#native = new b.NativeLoop(nativeSelector, this._events, this._onBatch);
     unclosedLoops.register(this, `<${this.constructor.name} ${selector.name}>`, this);
   }
 
-  /** Which selector backend runs this loop: `'epoll'`, `'poll'`, `'select'`. */
-  get backend(): string {
-    return this._selector.name;
-  }
-
-  /** Counters of the native side (batches, passes, timer arms), for tests and benchmarks. */
-  nativeStats(): NativeLoopStats {
-    return this.#native.stats();
-  }
-
-  time(): number {
-    return this.#time();
-  }
-
-  protected _nativeTimerAt(id: number, when: number): void {
-    this.#native.timerAt(id, when);
-  }
-  protected _nativeTimerIn(id: number, delay: number): number {
-    return this.#native.timerIn(id, delay);
-  }
-  protected _nativeTimerRemove(id: number): void {
-    this.#native.timerRemove(id);
-  }
-  protected _nativeStart(kick: boolean): void {
-    this.#native.start(kick);
-  }
-  protected _nativeStop(): void {
-    this.#native.stop();
-  }
-  protected _nativeKick(): void {
-    this.#native.kick();
-  }
-  protected _nativeClose(): void {
+  protected override _closeIO(): void {
     unclosedLoops.unregister(this);
-    this.#native.close();
     this._selector.close();
   }
 
