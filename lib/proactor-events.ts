@@ -29,7 +29,8 @@ import { logger } from './log.js';
 import { BaseProtocol, BufferedProtocol, type DatagramProtocol, type Protocol } from './protocols.js';
 import { constants, ops, socketError, formatAddress, Socket, type SockAddr } from './socket.js';
 import { FlowControlTransport, type Transport } from './transports.js';
-import { binding, type NativeLoop, type NativeLoopStats, type NativeProactor, type NativeSocketAddress } from './native.js';
+import { binding, type NativeProactor, type NativeSocketAddress } from './native.js';
+import { NativeDriver } from './driver.js';
 
 type Callback = (...args: any[]) => unknown;
 
@@ -205,10 +206,7 @@ interface Watch {
  */
 export class BaseProactorEventLoop extends BaseEventLoop {
   /** @internal */ _proactor: IoUringProactor;
-  /** @internal The ops face (null once closed). */ _p: NativeProactor;
-  #native: NativeLoop;
-  readonly #time: () => number;
-  /** @internal */ readonly _onBatch: (n: number) => number;
+  /** @internal The ops face. */ _p: NativeProactor;
   /** @internal Live ops by token. */ readonly _ops = new Map<number, Op>();
   #nextToken = 0;
   /** Live ops by fd: a socket closed with ops in flight is closed by the proactor. */
@@ -223,61 +221,21 @@ export class BaseProactorEventLoop extends BaseEventLoop {
 
   /** @param proactor the completion source; a new {@link IoUringProactor} when omitted. */
   constructor(proactor?: IoUringProactor) {
-    super();
     if (proactor === undefined) proactor = new IoUringProactor();
     if (!(proactor instanceof IoUringProactor)) {
       throw new TypeError(describeArg('proactor', 'an aionode proactor (IoUringProactor)', proactor));
     }
-    if (proactor._native === null || proactor._native.closed) throw new TypeError('The proactor is closed');
+    const native = proactor._native;
+    if (native === null || native.closed) throw new TypeError('The proactor is closed');
+    super((events, onBatch) => new NativeDriver(native, events, onBatch));
     this._proactor = proactor;
-    this._p = proactor._native;
-    const b = binding();
-    this.#time = b.time;
-    this._onBatch = (n: number) => this._runOnce(n);
-    this.#native = new b.NativeLoop(this._p, this._events, this._onBatch);
+    this._p = native;
     unclosedLoops.register(this, `<${this.constructor.name} ${proactor.name}>`, this);
   }
 
-  /** Which proactor runs this loop: `'io_uring'`. */
-  get backend(): string {
-    return this._proactor.name;
-  }
-
-  /** Counters of the native side (batches, passes, timer arms), for tests and benchmarks. */
-  nativeStats(): NativeLoopStats {
-    return this.#native.stats();
-  }
-
-  time(): number {
-    return this.#time();
-  }
-
-  protected _nativeTimerAt(id: number, when: number): void {
-    this.#native.timerAt(id, when);
-  }
-  protected _nativeTimerIn(id: number, delay: number): number {
-    return this.#native.timerIn(id, delay);
-  }
-  protected _nativeTimerRemove(id: number): void {
-    this.#native.timerRemove(id);
-  }
-  protected _nativeStart(kick: boolean): void {
-    this.#native.start(kick);
-  }
-  protected _nativeStop(): void {
-    this.#native.stop();
-  }
-  protected _nativeKick(): void {
-    this.#native.kick();
-  }
-  protected _nativeClose(): void {
-    unclosedLoops.unregister(this);
-    this.#native.close();
-    this._closeIO();
-  }
-
   /** Closes the proactor: the kernel finishes every op, every pinned buffer is freed. */
-  protected _closeIO(): void {
+  protected override _closeIO(): void {
+    unclosedLoops.unregister(this);
     this._ops.clear();
     this.#fdOps.clear();
     this.#watches.clear();
