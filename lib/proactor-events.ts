@@ -39,6 +39,8 @@ type Callback = (...args: any[]) => unknown;
  * io_uring is Linux-only, where it is 125 on every architecture.
  */
 const ECANCELED = 125;
+/** ESPIPE: sendfile(2) from something that has no offsets (a socket, a pipe). Linux value. */
+const ESPIPE = 29;
 
 /** Readiness bits of a poll op (selectors' EVENT_READ / EVENT_WRITE). */
 const EVENT_READ = 1;
@@ -1108,8 +1110,9 @@ function* sendfileGen(loop: BaseProactorEventLoop, sock: Socket, inFd: number, o
       yield* loop._waitWritable(sock);
       continue;
     }
-    // Not a file sendfile(2) can read (a pipe, a socket): asyncio falls back.
-    if (sent === 0 && (n === -constants().EINVAL || n === -constants().ENOSYS || n === -constants().EOPNOTSUPP)) {
+    // Not a file sendfile(2) can read (a pipe, a socket: EINVAL, ESPIPE):
+    // asyncio falls back.
+    if (sent === 0 && (n === -constants().EINVAL || n === -constants().ENOSYS || n === -constants().EOPNOTSUPP || n === -ESPIPE)) {
       if (!fallback) throw new SendfileNotAvailableError(`os.sendfile call failed: ${socketError(n, 'sendfile').message}`);
       return yield* sendfileFallbackGen(loop, sock, null, inFd, offset, count);
     }
