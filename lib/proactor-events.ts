@@ -23,7 +23,7 @@ import * as fs from 'node:fs';
 import { fileobjToFd, Handle, type FileDescriptorLike } from './events.js';
 import { BaseEventLoop, type ReadyItem, type Server } from './base-events.js';
 import type { Coroutine } from './coroutines.js';
-import { ConnectionError, describeArg, OSError, RuntimeError, SendfileNotAvailableError } from './exceptions.js';
+import { ConnectionError, describeArg, makeOSError, OSError, RuntimeError, SendfileNotAvailableError } from './exceptions.js';
 import { Future, _setResultUnlessCancelled } from './futures.js';
 import { logger } from './log.js';
 import { BaseProtocol, BufferedProtocol, type DatagramProtocol, type Protocol } from './protocols.js';
@@ -490,8 +490,13 @@ export class BaseProactorEventLoop extends BaseEventLoop {
     if (typeof callback !== 'function') {
       throw new TypeError(describeArg('callback', `a callable object for ${which === 0 ? 'addReader' : 'addWriter'}()`, callback));
     }
-    const handle = new Handle(callback, args, this);
     let w = this.#watches.get(fd);
+    if (w === undefined) {
+      // A poll op on a bad fd would only fail in its completion: check
+      // now, so a closed fd is a clear error at once, as with a selector.
+      checkOpenFd(fd);
+    }
+    const handle = new Handle(callback, args, this);
     if (w === undefined) this.#watches.set(fd, (w = { handles: [null, null], ops: [null, null] }));
     const old = w.handles[which];
     w.handles[which] = handle;
@@ -1034,6 +1039,18 @@ const AGAIN_SIGNAL: unique symbol = Symbol('again');
 
 
 // ---------------------------------------------------------------- helpers
+
+/** @throws OSError EBADF (syscall 'register', the selector loop's shape) for an fd that is not open. */
+function checkOpenFd(fd: number): void {
+  try {
+    fs.fstatSync(fd);
+  } catch (exc) {
+    if ((exc as NodeJS.ErrnoException).code === 'EBADF') {
+      throw makeOSError(`register EBADF fd ${fd}`, { errno: constants().EBADF, code: 'EBADF', syscall: 'register' });
+    }
+    throw exc;
+  }
+}
 
 function toSockAddr(addr: NativeSocketAddress | null): SockAddr {
   if (addr === null) return '';
