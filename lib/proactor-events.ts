@@ -70,10 +70,11 @@ const unclosedLoops = new FinalizationRegistry<string>((repr) => {
  * @throws OSError when the kernel refuses io_uring (ENOSYS, EPERM) or lacks a required opcode.
  */
 export class IoUringProactor {
-  /** @internal */ _native: NativeProactor | null;
-  readonly #name: string;
+  /** @internal The addon's proactor (kept after close: `pending` still reads it). */ _native: NativeProactor;
+  /** `'io_uring'`. */
+  readonly name: string;
 
-  /** @param entries submission queue size (a power of two; the addon's default when omitted). */
+  /** @param entries submission queue size (the addon's default when omitted). */
   constructor(entries?: number) {
     if (entries !== undefined && (!Number.isInteger(entries) || entries <= 0)) {
       throw new RangeError(describeArg('entries', 'a positive integer', entries));
@@ -83,38 +84,30 @@ export class IoUringProactor {
       throw new RuntimeError('This build of aionode has no proactor (NativeProactor is missing from the addon)');
     }
     this._native = entries === undefined ? new Ctor('io_uring') : new Ctor('io_uring', entries);
-    this.#name = this._native.name;
+    this.name = this._native.name;
   }
 
-  /** `'io_uring'`. */
-  get name(): string {
-    return this.#name;
-  }
-
-  /** What the runtime probe found (opcodes and features by name). */
+  /** What the runtime probe found (opcodes and features by name), e.g. `multishotAccept`. */
   get features(): Readonly<Record<string, boolean>> {
-    return this._native?.features ?? {};
+    return this._native.features;
   }
 
-  /** Ops submitted whose completion has not been delivered yet (0 once closed). */
+  /** Ops submitted whose completion has not been delivered yet; 0 after close() (every buffer freed). */
   get pending(): number {
-    return this._native?.pending ?? 0;
+    return this._native.pending;
   }
 
   get closed(): boolean {
-    return this._native === null || this._native.closed;
+    return this._native.closed;
   }
 
   /** Cancels every op, waits for the kernel, frees every pinned buffer, closes the ring. Idempotent. */
   close(): void {
-    if (this._native !== null) {
-      this._native.close();
-      this._native = null;
-    }
+    this._native.close();
   }
 
   toString(): string {
-    return `<${this.constructor.name} ${this.#name}${this._native === null ? ' closed' : ` pending=${this._native.pending}`}>`;
+    return `<${this.constructor.name} ${this.name}${this._native.closed ? ' closed' : ` pending=${this._native.pending}`}>`;
   }
 }
 
@@ -228,7 +221,7 @@ export class BaseProactorEventLoop extends BaseEventLoop {
       throw new TypeError(describeArg('proactor', 'an aionode proactor (IoUringProactor)', proactor));
     }
     const native = proactor._native;
-    if (native === null || native.closed) throw new TypeError('The proactor is closed');
+    if (native.closed) throw new TypeError('The proactor is closed');
     super((events, onBatch) => new NativeDriver(native, events, onBatch));
     this._proactor = proactor;
     this._p = native;

@@ -5,7 +5,7 @@
  * stale completions — plus transports, servers, datagrams, sock*, poll-based
  * readers/writers and bad input. Ported CPython cases end with their origin.
  */
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -72,6 +72,15 @@ describe.runIf(HAVE_IO_URING)('ProactorEventLoop on io_uring', () => {
   const owned = (): number => binding().ownedFds();
   const c = () => constants();
 
+  function isOpen(fd: number): boolean {
+    try {
+      fstatSync(fd);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   function pair(type: 'stream' | 'dgram' = 'stream'): [Socket, Socket] {
     const [a, b] = sockets.pair(type);
     const t = type === 'stream' ? c().SOCK_STREAM : c().SOCK_DGRAM;
@@ -91,10 +100,12 @@ describe.runIf(HAVE_IO_URING)('ProactorEventLoop on io_uring', () => {
 
   afterEach(async () => {
     for (const s of toClose) s.close();
+    const proactor = loop._proactor;
     await drainAndClose(loop);
+    expect(proactor.closed).toBe(true);
+    expect(proactor.pending).toBe(0);
     expect(errors.map((e) => `${e.message}: ${String(e.exception)}`)).toEqual([]);
     expect(tracker.violations()).toEqual([]);
-    expect(loop._proactor.pending).toBe(0);
     expect(owned()).toBe(ownedBefore);
   });
 
@@ -229,10 +240,14 @@ describe.runIf(HAVE_IO_URING)('ProactorEventLoop on io_uring', () => {
       const fdA = a.fileno();
       a.close();
       await expect(stale).rejects.toMatchObject({ code: 'EBADF' });
-      // Now the number is free: the next socket may get it.
+      // The proactor closes the number once the op's completion is in;
+      // then the kernel hands out the lowest free number: the next socket
+      // gets it.
+      await runUntilInside(() => !isOpen(fdA));
       const [x, y] = pair();
+      expect([x.fileno(), y.fileno()]).toContain(fdA);
       const fresh = loop.sockRecv(x, 10);
-      sockets.write(b.fileno(), 'to the old socket');
+      void b;
       await runBrieflyInside(5);
       expect(fresh.done()).toBe(false);
       sockets.write(y.fileno(), 'new');
@@ -608,6 +623,14 @@ describe.runIf(HAVE_IO_URING)('ProactorEventLoop on io_uring', () => {
     expect(proactor.pending).toBe(0);
     expect(proactor.closed).toBe(true);
     expect(() => loop.sockRecv(a, 1)).toThrow('Event loop is closed');
+  });
+
+  it('closing the loop closes the ring and the driver\'s fds', () => {
+    const before = readdirSync('/proc/self/fd').length;
+    const other = new ProactorEventLoop();
+    expect(readdirSync('/proc/self/fd').length).toBeGreaterThan(before);
+    other.close();
+    expect(readdirSync('/proc/self/fd').length).toBe(before);
   });
 
   // ---------------------------------------------------------------- servers, streams, datagrams
