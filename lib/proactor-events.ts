@@ -1375,10 +1375,18 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
   resumeReading(): void {
     if (this._closing || !this._paused) return;
     this._paused = false;
-    const pending = this.#pending;
-    this.#pending = null;
     this._loop.callSoon(() => {
-      if (pending !== null && !this._closing) this.#deliver(pending.buf, pending.n, pending.owner);
+      // Paused again before this ran: what is held stays held.
+      if (this._paused || this._closing) return;
+      const pending = this.#pending;
+      this.#pending = null;
+      if (pending !== null) {
+        if (pending.n === 0) {
+          this.#onEof();
+          return;
+        }
+        this.#deliver(pending.buf, pending.n, pending.owner);
+      }
       this._loopReading();
     });
   }
@@ -1421,13 +1429,14 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
       else this._fatalError(exc, 'Fatal read error on socket transport');
       return;
     }
-    if (n === 0) {
-      this.#eofReceived = true;
-      this.#onEof();
+    if (n === 0) this.#eofReceived = true;
+    if (this._paused) {
+      // Held, EOF included, until resumeReading(): a paused protocol hears nothing.
+      this.#pending = { buf, n, owner };
       return;
     }
-    if (this._paused) {
-      this.#pending = { buf, n, owner };
+    if (n === 0) {
+      this.#onEof();
       return;
     }
     if (owner === null) {

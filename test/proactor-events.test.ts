@@ -483,6 +483,82 @@ describe.runIf(HAVE_IO_URING)('ProactorEventLoop on io_uring', () => {
     });
   }); // CPython test_proactor_events: test_pause_resume_reading
 
+  it('holds an EOF that arrives while paused until resumeReading, and a second pause keeps holding', async () => {
+    const [a, b] = pair();
+    const proto = new TrackedProtocol(loop, tracker, 'paused-eof');
+    proto.eofResult = true; // keep the transport open after EOF
+    await run(async () => {
+      const [tr] = await loop.connectAcceptedSocket(() => proto, a);
+      await runBrieflyInside();
+      tr.pauseReading();
+      b.shutdown(c().SHUT_WR);
+      await runBrieflyInside(5);
+      expect(proto.eofs).toBe(0);
+      tr.resumeReading();
+      tr.pauseReading(); // before the resume callback ran
+      await runBrieflyInside(5);
+      expect(proto.eofs).toBe(0);
+      tr.resumeReading();
+      await proto.eofFut;
+      expect(proto.order).toEqual(['made', 'eof']);
+      tr.close();
+      await proto.lostFut;
+    });
+  }); // CPython test_proactor_events: test_pause_reading_connection_made (held data/EOF)
+
+  it('pausing reading in connectionMade delivers nothing until resumeReading', async () => {
+    const [a, b] = pair();
+    const proto = new TrackedProtocol(loop, tracker, 'paused-at-made');
+    const orig = proto.connectionMade.bind(proto);
+    proto.connectionMade = (t: Transport) => {
+      orig(t);
+      t.pauseReading();
+    };
+    sockets.write(b.fileno(), 'early');
+    await run(async () => {
+      const [tr] = await loop.connectAcceptedSocket(() => proto, a);
+      await runBrieflyInside(5);
+      expect(proto.bytes).toBe(0);
+      tr.resumeReading();
+      await runUntilInside(() => proto.bytes === 5);
+      tr.close();
+      await proto.lostFut;
+    });
+  }); // CPython test_proactor_events: test_pause_reading_connection_made
+
+  it('an exception from dataReceived goes to the exception handler and closes with it, once', async () => {
+    const [a, b] = pair();
+    const boom = new Error('boom');
+    const proto = new TrackedProtocol(loop, tracker, 'throws');
+    proto.onData = () => {
+      throw boom;
+    };
+    await run(async () => {
+      await loop.connectAcceptedSocket(() => proto, a);
+      sockets.write(b.fileno(), 'x');
+      await proto.lostFut;
+    });
+    expect(proto.lostExc).toBe(boom);
+    expect(errors.map((e) => e.message)).toEqual(['Fatal error: protocol.data_received() call failed.']);
+    expect(errors[0].exception).toBe(boom);
+    errors.length = 0;
+  }); // CPython test_proactor_events: test_loop_reading_exception
+
+  it('write of no data does nothing; a non-bytes write is a TypeError', async () => {
+    const [a] = pair();
+    const proto = new TrackedProtocol(loop, tracker, 'nodata');
+    await run(async () => {
+      const [tr] = await loop.connectAcceptedSocket(() => proto, a);
+      tr.write(Buffer.alloc(0));
+      tr.write('');
+      expect(tr.getWriteBufferSize()).toBe(0);
+      expect(loop._proactor.pending).toBeLessThanOrEqual(1); // the read only
+      expect(() => tr.write(42 as never)).toThrow(/data argument must be a bytes-like object, not number/);
+      tr.close();
+      await proto.lostFut;
+    });
+  }); // CPython test_proactor_events: test_write_no_data
+
   it('close() with a write in flight flushes everything it promised, then closes the fd', async () => {
     const [a, b] = pair();
     const proto = new TrackedProtocol(loop, tracker, 'closing');
