@@ -356,8 +356,55 @@ export function _setDefaultLoopFactory(factory: () => AbstractEventLoop): void {
   loopFactory = factory;
 }
 
-/** Creates a new event loop of the default kind (SelectorEventLoop). */
+type LoopKinds = Map<string, () => AbstractEventLoop>;
+const loopProviders: ((kinds: LoopKinds) => void)[] = [];
+let loopKinds: LoopKinds | null = null;
+let forcedLoop: string | undefined;
+
+/**
+ * @internal A loop module tells which loops it can make by name (`'epoll'`,
+ * `'io_uring'`, ...), for `AIONODE_LOOP`. Asked lazily, on the first
+ * `newEventLoop()`, so importing aionode never loads the addon.
+ */
+export function _registerLoopKinds(provider: (kinds: LoopKinds) => void): void {
+  loopProviders.push(provider);
+  loopKinds = null;
+}
+
+function kinds(): LoopKinds {
+  if (loopKinds === null) {
+    loopKinds = new Map();
+    for (const provide of loopProviders) provide(loopKinds);
+  }
+  return loopKinds;
+}
+
+/** The loop names `AIONODE_LOOP` accepts here: the selectors and proactors usable on this machine. */
+export function availableLoops(): string[] {
+  return [...kinds().keys()];
+}
+
+/**
+ * Creates a new event loop: the one `AIONODE_LOOP` names (read once, on
+ * the first call: `epoll`, `poll`, `select`, `io_uring`), else the default
+ * kind (SelectorEventLoop on the best selector).
+ * @throws Error naming AIONODE_LOOP, the loops available and the value,
+ * for an unknown or unusable name.
+ */
 export function newEventLoop(): AbstractEventLoop {
+  forcedLoop ??= process.env.AIONODE_LOOP ?? '';
+  if (forcedLoop !== '') {
+    const factory = kinds().get(forcedLoop);
+    if (factory === undefined) {
+      throw new Error(describeArg('AIONODE_LOOP', `one of ${availableLoops().join(', ')} (the loops usable here)`, forcedLoop));
+    }
+    return factory();
+  }
   if (loopFactory === null) throw new RuntimeError('no event loop implementation is registered');
   return loopFactory();
+}
+
+/** @internal Tests: forget the AIONODE_LOOP value read so far. */
+export function _resetForcedLoop(): void {
+  forcedLoop = undefined;
 }
