@@ -666,14 +666,13 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   /** @internal */ abstract _makeDatagramTransport(sock: Socket, protocol: DatagramProtocol, address?: SockAddr, waiter?: Future<void> | null, extra?: Record<string, unknown>): DatagramTransport;
   /** @internal */ abstract _startServing(protocolFactory: () => BaseProtocol, sock: Socket, server: Server, backlog: number, sslWrap?: (sock: Socket, protocol: BaseProtocol, extra: Record<string, unknown>, server: Server | null) => void): void;
   /** @internal */ abstract _stopServing(sock: Socket): void;
-  abstract sockConnect(sock: Socket, address: SockAddr): Future<void>;
 
   /**
    * Resolves `host`/`port` off the loop thread (node:dns, on libuv's thread
    * pool); numeric hosts skip DNS. Entries: `[family, type, proto,
    * canonname, sockaddr]`, as Python's socket.getaddrinfo.
    */
-  getaddrinfo(
+  override getaddrinfo(
     host: string | null | undefined,
     port: number | string | null | undefined,
     options: { family?: number; type?: number; proto?: number; flags?: number } = {},

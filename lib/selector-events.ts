@@ -6,7 +6,7 @@
  * Node's loop through the addon's NativeLoop (epoll fd in a uv_poll_t, or a
  * helper thread for poll/select), which also owns the timer heap.
  */
-import { _setDefaultLoopFactory, fileobjToFd, Handle, type FileDescriptorLike } from './events.js';
+import { _registerLoopKinds, _setDefaultLoopFactory, fileobjToFd, Handle, type FileDescriptorLike, type FileLike } from './events.js';
 import { BaseEventLoop } from './base-events.js';
 import * as fs from 'node:fs';
 import { ConnectionError, describeArg, OSError, RuntimeError, SendfileNotAvailableError } from './exceptions.js';
@@ -19,8 +19,10 @@ import { constants, formatAddress, ops, socketError, Socket, type SockAddr } fro
 import type { Server } from './base-events.js';
 import { NativeDriver } from './driver.js';
 import {
+  availableSelectors,
   BaseSelector,
   DefaultSelector,
+  selectorClass,
   EVENT_READ,
   EVENT_WRITE,
   NativeBackedSelector,
@@ -556,6 +558,9 @@ export class SelectorEventLoop extends BaseSelectorEventLoop {}
 export const EventLoop = SelectorEventLoop;
 
 _setDefaultLoopFactory(() => new SelectorEventLoop());
+_registerLoopKinds((kinds) => {
+  for (const name of availableSelectors()) kinds.set(name, () => new SelectorEventLoop(new (selectorClass(name))()));
+});
 
 // ---------------------------------------------------------------- transports
 
@@ -585,8 +590,7 @@ function toBytes(data: unknown, what = 'data'): Uint8Array {
   throw new TypeError(`${what} argument must be a bytes-like object, not ${data === null ? 'null' : typeof data === 'object' ? (data as object).constructor?.name ?? 'object' : typeof data}`);
 }
 
-/** A file for sendfile: an fd, a FileHandle (`fd`), or an object with `fileno()`. */
-export type FileLike = number | { fd: number } | { fileno(): number };
+export type { FileLike } from './events.js';
 
 function fileFd(file: FileLike): number {
   const fd = typeof file === 'number' ? file : typeof (file as { fd?: unknown })?.fd === 'number' ? (file as { fd: number }).fd : typeof (file as { fileno?: unknown })?.fileno === 'function' ? (file as { fileno(): number }).fileno() : NaN;
