@@ -182,6 +182,9 @@ class ProactorState final : public SourceHooks {
     delivered_.clear();
     for (int fd : close_after_) CloseOwned(fd);
     close_after_.clear();
+    // The ring fd goes now unless a loop still hosts the source (it goes
+    // with that loop), not when the GC gets round to the wrapper.
+    if (left == 0) core_.reset();
   }
 
   void CloseOwned(int fd) noexcept {
@@ -332,6 +335,7 @@ ProactorWrap::ProactorWrap(const Napi::CallbackInfo& info) : env_(info.Env()) {
   std::string why;
   int rc = CreateIoUringProactor(entries, &p, &why);
   if (rc < 0) throw MakeOsError(env, rc, "io_uring_setup", why);
+  if (const ProactorFeatures* f = IoUringFeatures(p.get())) features_ = *f;
   state_ = std::make_shared<ProactorState>(env, std::move(p));
   napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
 }
@@ -579,9 +583,8 @@ Napi::Value ProactorWrap::GetPending(const Napi::CallbackInfo& info) {
 Napi::Value ProactorWrap::GetFeatures(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
-  const ProactorFeatures* f =
-      state_ ? IoUringFeatures(state_->core()) : nullptr;
-  if (f != nullptr) {
+  const ProactorFeatures* f = &features_;
+  {
     o.Set("multishotAccept", f->multishot_accept);
     o.Set("multishotRecv", f->multishot_recv);
     o.Set("providedBufferRing", f->provided_buffer_ring);

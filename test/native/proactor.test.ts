@@ -407,6 +407,24 @@ describe.skipIf(!have)('NativeProactor (io_uring)', () => {
     expect(collected).toBe(5);
   });
 
+  it('close() gives the ring fd back at once, or with the last loop hosting it', () => {
+    const before = fdCount();
+    const p = new b.NativeProactor('io_uring');
+    const [a] = b.socketpair().map(own);
+    expect(p.recv(1, a, Buffer.alloc(4), 0, 4)).toBe(0);
+    expect(fdCount()).toBe(before + 4); // ring, wake-up eventfd, pair
+    p.close();
+    expect(fdCount()).toBe(before + 2);
+    expect(p.features.multishotAccept).toBe(b.availableProactors() === 'io_uring');
+    const q = new b.NativeProactor('io_uring');
+    const loop = new b.NativeLoop(q, new Int32Array(8), () => 0);
+    const hosted = fdCount();
+    q.close();
+    expect(fdCount()).toBe(hosted); // the loop still holds the ring
+    loop.close();
+    expect(fdCount()).toBe(before + 2);
+  });
+
   it('a loop closed before its proactor leaves the proactor usable and closable', async () => {
     const t = h();
     const [a] = b.socketpair().map(own);
