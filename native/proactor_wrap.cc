@@ -159,7 +159,6 @@ class ProactorState final : public SourceHooks {
     return core_->HasBuffered();
   }
 
-  bool Open() const noexcept override { return !closed_; }
   int Pending() const noexcept override {
     return static_cast<int>(pins_.size());
   }

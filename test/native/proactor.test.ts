@@ -450,6 +450,21 @@ describe.skipIf(!have).each(['', 'old'])('NativeProactor (io_uring%s)', (mode) =
     expect(fdCount()).toBe(before + 2);
   });
 
+  it('a proactor closed under its running loop: timers go on, no completion, no spin', async () => {
+    const t = h();
+    const [a, c] = b.socketpair().map(own);
+    expect(t.p.recv(1, a, Buffer.alloc(4), 0, 4)).toBe(0);
+    t.p.close();
+    b.send(c, Buffer.from('late'));
+    const s0 = t.loop.stats();
+    t.loop.timerIn(1, 0.05);
+    await t.until(() => t.timers.includes(1), 'timer');
+    const s1 = t.loop.stats();
+    expect(t.results.get(1) ?? []).toEqual([]);
+    expect(s1.ioPasses - s0.ioPasses).toBeLessThan(10);
+    expect(s1.timerSource).toBe('uv_timer'); // the ring's timer went with it
+  });
+
   it('a loop closed before its proactor leaves the proactor usable and closable', async () => {
     const t = h();
     const [a] = b.socketpair().map(own);
