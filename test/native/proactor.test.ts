@@ -465,6 +465,34 @@ describe.skipIf(!have).each(['', 'old'])('NativeProactor (io_uring%s)', (mode) =
     expect(s1.timerSource).toBe('uv_timer'); // the ring's timer went with it
   });
 
+  it('a dropped proactor and loop are collected, their pinned buffers with them', async () => {
+    if (gc === undefined) throw new Error('run with --expose-gc (vitest.config.mts sets it)');
+    const [a] = b.socketpair().map(own);
+    const before = fdCount();
+    let collected = 0;
+    const reg = new FinalizationRegistry(() => {
+      collected++;
+    });
+    (() => {
+      const p = new b.NativeProactor('io_uring');
+      const events = new Int32Array(8);
+      const loop = new b.NativeLoop(p, events, () => 0);
+      const buf = new Uint8Array(1 << 16);
+      expect(p.recv(1, a, buf, 0, buf.length)).toBe(0);
+      reg.register(buf, 'buf');
+      reg.register(p, 'proactor');
+      reg.register(loop, 'loop');
+    })();
+    // The proactor's finalizer drains the ring, then lets the buffer go.
+    for (let i = 0; i < 40 && collected < 3; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(collected).toBe(3);
+    for (let i = 0; i < 20 && fdCount() > before; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(fdCount()).toBe(before);
+  });
+
   it('a loop closed before its proactor leaves the proactor usable and closable', async () => {
     const t = h();
     const [a] = b.socketpair().map(own);
