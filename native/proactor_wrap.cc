@@ -108,9 +108,13 @@ class ProactorState final : public SourceHooks {
   }
 
   int AfterWait(int32_t* pairs, int n) noexcept override {
+    int kept = 0;
     for (int i = 0; i < n; ++i) {
       Token token = pairs[2 * i];
       int32_t res = pairs[2 * i + 1];
+      pairs[2 * kept] = token;
+      pairs[2 * kept + 1] = res;
+      ++kept;
       auto it = pins_.find(token);
       if (it == pins_.end()) continue;
       Pin& pin = it->second;
@@ -133,8 +137,16 @@ class ProactorState final : public SourceHooks {
           }
         }
         if (rc < 0) {
+          // Nobody would own it: closed. A one-shot accept reports the
+          // error as its (final) result; accept-many drops the connection
+          // and goes on, so its first negative result still ends it.
           close(res);
-          pairs[2 * i + 1] = rc;
+          if (pin.kind == OpKind::kAcceptMany) {
+            --kept;
+            continue;
+          }
+          pairs[2 * (kept - 1) + 1] = rc;
+          res = rc;
         }
       }
       const bool final_one = !(pin.kind == OpKind::kAcceptMany && res >= 0);
@@ -143,7 +155,7 @@ class ProactorState final : public SourceHooks {
         pins_.erase(it);
       }
     }
-    return n;
+    return kept;
   }
 
   void EnterBatch() noexcept override {
