@@ -50,8 +50,14 @@ const EVENT_WRITE = 2;
 const LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5;
 /** Most buffers one writev op takes (IOV_MAX on Linux). */
 const IOV_MAX = 1024;
-/** Size of a stream transport's read buffer (one per transport, reused for every read). */
-const STREAM_READ_SIZE = 64 * 1024;
+/**
+ * A stream transport's read buffer (one per transport, reused for every
+ * read, pinned while its read is in flight): it starts small, since every
+ * idle connection holds one, and grows while reads fill it (bulk
+ * transfers), up to the selector transport's largest read.
+ */
+const STREAM_READ_MIN = 16 * 1024;
+const STREAM_READ_MAX = 256 * 1024;
 /** Largest datagram read, as the selector transport's. */
 const DGRAM_READ_SIZE = 256 * 1024;
 
@@ -1504,7 +1510,7 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
       }
       owner = protocol;
     } else {
-      buf = this.#readBuf ??= Buffer.allocUnsafeSlow(STREAM_READ_SIZE);
+      buf = this.#readBuf ??= Buffer.allocUnsafeSlow(STREAM_READ_MIN);
     }
     const p = this._loop._p;
     const op = this._loop._submit('recv', fd, EVENT_READ, (t) => p.recv(t, fd, buf, 0, buf.length), (n, done) => {
@@ -1543,6 +1549,7 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
       // Copy out, then read again at once (the buffer is reused), then deliver.
       const data = Buffer.allocUnsafe(n);
       (buf as Buffer).copy(data, 0, 0, n);
+      if (n === buf.length && buf.length < STREAM_READ_MAX) this.#readBuf = Buffer.allocUnsafeSlow(buf.length * 4);
       this._loopReading();
       this.#deliver(data, n, null);
     } else {
