@@ -1485,9 +1485,14 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
 
   pauseReading(): void {
     if (this._closing || this._paused) return;
-    // The read in flight stays (cancelling it could lose its bytes): what
-    // it brings is held until resumeReading().
     this._paused = true;
+    // Stop taking bytes from the kernel now, as a selector transport does
+    // (flow control, and a peer's close with data unread must still reset
+    // the connection): the read in flight is cancelled. Its op lives on
+    // until its completion, and bytes it brought anyway are held until
+    // resumeReading(), never lost.
+    const op = this._readOp;
+    if (op !== null) this._loop._cancelOp(op);
   }
 
   resumeReading(): void {
@@ -1528,6 +1533,12 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
     const op = this._loop._submit('recv', fd, EVENT_READ, (t) => p.recv(t, fd, buf, 0, buf.length), (n, done) => {
       if (this._readOp !== done) return; // cancelled by close()/abort(): its bytes are not wanted
       this._readOp = null;
+      if (n < 0 && done.cancelled) {
+        // Cancelled by pauseReading() before it took anything: read again
+        // if reading was resumed meanwhile.
+        this._loopReading();
+        return;
+      }
       this.#onRead(n, buf, owner);
     });
     this._readOp = op;
@@ -1558,16 +1569,18 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
       return;
     }
     if (owner === null) {
-      // Copy out, then read again at once (the buffer is reused), then deliver.
+      // The protocol gets its own copy: the buffer is reused by the next read.
       const data = Buffer.allocUnsafe(n);
       (buf as Buffer).copy(data, 0, 0, n);
       if (n === buf.length && buf.length < STREAM_READ_MAX) this.#readBuf = Buffer.allocUnsafeSlow(buf.length * 4);
-      this._loopReading();
       this.#deliver(data, n, null);
     } else {
       this.#deliver(buf, n, owner);
-      this._loopReading();
     }
+    // Read again only after delivering: a protocol that pauses reading in
+    // dataReceived leaves the rest in the kernel, as on a selector. (It
+    // costs nothing: submissions reach the kernel once per loop pass.)
+    this._loopReading();
   }
 
   /**
