@@ -635,6 +635,33 @@ describe.runIf(HAVE_IO_URING)('ProactorEventLoop on io_uring', () => {
     });
   }); // CPython test_proactor_events: test_write_no_data
 
+  it('writeEof() with a full queue sends every queued byte, then EOF', async () => {
+    const [a, b] = pair();
+    const proto = new TrackedProtocol(loop, tracker, 'weof');
+    proto.eofResult = true;
+    const body = patternBuffer(3 << 20);
+    await run(async () => {
+      const [tr] = await loop.connectAcceptedSocket(() => proto, a);
+      tr.write(body);
+      expect(tr.getWriteBufferSize()).toBeGreaterThan(0); // an op in flight
+      tr.writeEof();
+      tr.writeEof(); // idempotent
+      expect(tr.canWriteEof()).toBe(true);
+      const got: Buffer[] = [];
+      for (;;) {
+        const chunk = await loop.sockRecv(b, 1 << 20);
+        if (chunk.length === 0) break;
+        got.push(chunk);
+      }
+      expect(Buffer.concat(got).equals(body)).toBe(true);
+      // Half-closed only: the other direction still works.
+      await loop.sockSendall(b, 'reply');
+      await runUntilInside(() => proto.bytes === 5);
+      tr.close();
+      await proto.lostFut;
+    });
+  }); // CPython test_proactor_events: test_write_eof_buffer
+
   it('close() with a write in flight flushes everything it promised, then closes the fd', async () => {
     const [a, b] = pair();
     const proto = new TrackedProtocol(loop, tracker, 'closing');
@@ -783,6 +810,32 @@ describe.runIf(HAVE_IO_URING)('ProactorEventLoop on io_uring', () => {
     expect(readdirSync('/proc/self/fd').length).toBeGreaterThan(before);
     other.close();
     expect(readdirSync('/proc/self/fd').length).toBe(before);
+  });
+
+  it('a sockRecv in flight when its socket is detached fails with EBADF; the fd stays open for its new owner', async () => {
+    const [a, b] = pair();
+    await run(async () => {
+      const f = loop.sockRecv(a, 10);
+      await runBrieflyInside();
+      const fd = a.detach();
+      await expect(f).rejects.toMatchObject({ code: 'EBADF' });
+      // Not closed: the new owner reads what the peer sends.
+      sockets.write(b.fileno(), 'still here');
+      await runUntilInside(() => sockets.read(fd) !== -EAGAIN || false);
+      sockets.close(fd);
+    });
+  });
+
+  it('datagram transports refuse the stream calls with clear errors', async () => {
+    await run(async () => {
+      const [tr] = await loop.createDatagramEndpoint(() => new DatagramProtocol(), { localAddr: ['127.0.0.1', 0] });
+      expect(() => (tr as any).write('x')).toThrow('Use sendto() on a datagram transport');
+      expect(() => (tr as any).writeEof()).toThrow('Datagram transports do not support writeEof()');
+      expect((tr as any).canWriteEof()).toBe(false);
+      tr.close();
+      tr.sendto(Buffer.from('after close')); // dropped, no error
+      await runBrieflyInside(3);
+    });
   });
 
   // ---------------------------------------------------------------- servers, streams, datagrams
