@@ -18,6 +18,17 @@
  * - A socket with ops in flight is closed by the proactor (`closeFd`),
  *   after the kernel is done with it, so its number cannot be reused under
  *   an op still running.
+ * - The sock* reads of one socket run one at a time in call order (and so
+ *   do its writes): the kernel orders neither two recvs in flight on one
+ *   socket nor a new recv against a cancelled one still out.
+ *
+ * Where the proactor and the selector loop would differ observably, the
+ * transports follow the selector loop (the suites run on both): write()
+ * sends at once when nothing is queued or in flight (no copy, no op; a
+ * dead peer is found by the write), only the rest goes through the queue
+ * and its send/writev ops; pauseReading() cancels the read in flight (what
+ * it brings anyway is held) so that no more bytes leave the kernel; a read
+ * is resubmitted only after its bytes were delivered.
  */
 import * as fs from 'node:fs';
 import { _registerLoopKinds, fileobjToFd, Handle, type FileDescriptorLike, type FileLike } from './events.js';
