@@ -1887,17 +1887,30 @@ export class ProactorDatagramTransport extends ProactorBaseTransport {
   pauseReading(): void {
     if (this._closing || this._paused) return;
     this._paused = true;
+    // As the stream transport: stop reading now; a datagram the cancelled
+    // read brings anyway is held until resumeReading().
+    const op = this._readOp;
+    if (op !== null) this._loop._cancelOp(op);
   }
 
   resumeReading(): void {
     if (this._closing || !this._paused) return;
     this._paused = false;
-    this._loop.callSoon(() => this._loopReading());
+    this._loop.callSoon(() => {
+      if (this._paused || this._closing) return;
+      const held = this.#held;
+      this.#held = null;
+      if (held !== null) this.#received(held[0], held[1]);
+      this._loopReading();
+    });
   }
+
+  /** A datagram that arrived while reading was paused. */
+  #held: [Buffer, SockAddr] | null = null;
 
   /** @internal */
   _loopReading(): void {
-    if (this._readOp !== null || this._closing || this._paused) return;
+    if (this._readOp !== null || this._closing || this._paused || this.#held !== null) return;
     const fd = this._fd;
     if (fd < 0) return;
     const sock = this._sock!;
@@ -1918,6 +1931,15 @@ export class ProactorDatagramTransport extends ProactorBaseTransport {
         if (this._readOp !== done) return;
         this._readOp = null;
         if (this._closing) return;
+        if (n < 0 && done.cancelled) {
+          // Cancelled by pauseReading() before a datagram came.
+          this._loopReading();
+          return;
+        }
+        if (n >= 0 && this._paused) {
+          this.#held = [Buffer.from(buf.subarray(0, n)), toSockAddr(done.addr)];
+          return;
+        }
         if (n < 0) {
           const exc = socketError(n, 'recvfrom');
           try {
@@ -1927,7 +1949,7 @@ export class ProactorDatagramTransport extends ProactorBaseTransport {
             return;
           }
         } else {
-          // Read again first only after copying: the buffer is reused.
+          // A copy: the buffer is reused by the next read.
           this.#received(Buffer.from(buf.subarray(0, n)), toSockAddr(done.addr));
         }
         this._loopReading();

@@ -928,6 +928,32 @@ describe.runIf(HAVE_IO_URING)('ProactorEventLoop on io_uring', () => {
     });
   });
 
+  it('a paused datagram endpoint delivers nothing until resumeReading, and loses nothing', async () => {
+    const got: string[] = [];
+    class Dg extends DatagramProtocol {
+      override datagramReceived(data: Buffer): void {
+        got.push(data.toString());
+      }
+    }
+    await run(async () => {
+      const [srv] = await loop.createDatagramEndpoint(() => new Dg(), { localAddr: ['127.0.0.1', 0] });
+      const addr = srv.getExtraInfo('sockname') as [string, number];
+      const [cli] = await loop.createDatagramEndpoint(() => new DatagramProtocol(), { remoteAddr: addr });
+      await runBrieflyInside();
+      (srv as any).pauseReading();
+      cli.sendto(Buffer.from('one'));
+      cli.sendto(Buffer.from('two'));
+      await runBrieflyInside(10);
+      expect(got).toEqual([]);
+      (srv as any).resumeReading();
+      await runUntilInside(() => got.length === 2);
+      expect(got).toEqual(['one', 'two']);
+      cli.close();
+      srv.close();
+      await runBrieflyInside(3);
+    });
+  });
+
   it('loop.sendfile over a transport waits for the queue, then uses sendfile(2)', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'aionode-proactor-'));
     const file = path.join(dir, 'data');
