@@ -69,6 +69,21 @@ const IOV_MAX = 1024;
  */
 const STREAM_READ_MIN = 16 * 1024;
 const STREAM_READ_MAX = 256 * 1024;
+/**
+ * Starting-size read buffers of closed connections, reused by new ones: a
+ * server with connection churn then allocates none (a buffer goes back
+ * only once the kernel is done with it).
+ */
+const readBufPool: Buffer[] = [];
+const READ_BUF_POOL_MAX = 256;
+
+function takeReadBuf(): Buffer {
+  return readBufPool.pop() ?? Buffer.allocUnsafeSlow(STREAM_READ_MIN);
+}
+
+function giveReadBuf(buf: Buffer): void {
+  if (buf.length === STREAM_READ_MIN && readBufPool.length < READ_BUF_POOL_MAX) readBufPool.push(buf);
+}
 /** Largest datagram read, as the selector transport's. */
 const DGRAM_READ_SIZE = 256 * 1024;
 
@@ -1457,6 +1472,8 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
   /** @internal Resolved when the buffer empties (sendfile). */ _emptyWaiter: Future<void> | null = null;
   /** The per-transport read buffer (non-buffered protocols). */
   #readBuf: Buffer | null = null;
+  /** A read into #readBuf is in flight (the kernel may still write into it). */
+  #readBufBusy = false;
   /** A read that completed while reading was paused: delivered on resume. */
   #pending: { buf: Uint8Array; n: number; owner: BaseProtocol | null } | null = null;
   #eofReceived = false;
@@ -1538,10 +1555,18 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
       }
       owner = protocol;
     } else {
-      buf = this.#readBuf ??= Buffer.allocUnsafeSlow(STREAM_READ_MIN);
+      buf = this.#readBuf ??= takeReadBuf();
+      this.#readBufBusy = true;
     }
     const p = this._loop._p;
+    const own = owner === null;
     const op = this._loop._submit('recv', fd, EVENT_READ, (t) => p.recv(t, fd, buf, 0, buf.length), (n, done) => {
+      if (own) {
+        // The kernel is done with our buffer: once the connection is gone
+        // it can serve another one.
+        this.#readBufBusy = false;
+        if (this._sock === null) this.#releaseReadBuf();
+      }
       if (this._readOp !== done) return; // cancelled by close()/abort(): its bytes are not wanted
       this._readOp = null;
       if (n < 0 && done.cancelled) {
@@ -1553,6 +1578,12 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
       this.#onRead(n, buf, owner);
     });
     this._readOp = op;
+  }
+
+  #releaseReadBuf(): void {
+    const buf = this.#readBuf;
+    this.#readBuf = null;
+    if (buf !== null) giveReadBuf(buf);
   }
 
   #onRead(n: number, buf: Uint8Array, owner: BaseProtocol | null): void {
@@ -1583,7 +1614,10 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
       // The protocol gets its own copy: the buffer is reused by the next read.
       const data = Buffer.allocUnsafe(n);
       (buf as Buffer).copy(data, 0, 0, n);
-      if (n === buf.length && buf.length < STREAM_READ_MAX) this.#readBuf = Buffer.allocUnsafeSlow(buf.length * 4);
+      if (n === buf.length && buf.length < STREAM_READ_MAX) {
+        giveReadBuf(buf as Buffer);
+        this.#readBuf = Buffer.allocUnsafeSlow(buf.length * 4);
+      }
       this.#deliver(data, n, null);
     } else {
       this.#deliver(buf, n, owner);
@@ -1858,6 +1892,7 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
 
   override _callConnectionLost(exc: Error | undefined): void {
     super._callConnectionLost(exc);
+    if (!this.#readBufBusy) this.#releaseReadBuf();
     const waiter = this._emptyWaiter;
     if (waiter !== null && !waiter.done()) waiter.setException(new ConnectionError('Connection is closed by peer'));
   }
