@@ -852,12 +852,16 @@ describe.runIf(HAVE_IO_URING)('ProactorEventLoop on io_uring', () => {
         clients.push(proto);
       }
       await runUntilInside(() => clients.every((p, i) => p.bytes === `hello ${i}`.length));
+      expect(loop._acceptOps.size).toBe(1); // one acceptMany op serves every connection
       for (const p of clients) p.transport!.close();
       await Promise.all(clients.map((p) => p.lostFut));
       server.close();
       await server.waitClosed();
+      // Stopping cancelled the accept op; its completion ended it.
+      expect(loop._acceptOps.size).toBe(0);
+      await runUntilInside(() => loop._ops.size === 0);
     });
-  });
+  }); // CPython test_proactor_events: test_stop_serving
 
   it('streams over TCP and Unix sockets', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'aionode-proactor-'));
