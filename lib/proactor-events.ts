@@ -453,8 +453,15 @@ export class BaseProactorEventLoop extends BaseEventLoop {
       this._p.cancelFd(fd);
       return false;
     }
-    this._p.closeFd(fd);
-    return true;
+    try {
+      this._p.closeFd(fd);
+      return true;
+    } catch {
+      // The proactor would not take it (not an fd it may close): the ops
+      // are cancelled and the Socket closes it itself, as without ops.
+      this._p.cancelFd(fd);
+      return false;
+    }
   };
 
   /** @internal Watches `sock`: its close() goes through this loop first. */
