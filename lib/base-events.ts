@@ -3,9 +3,9 @@
  *
  * Port of CPython Lib/asyncio/base_events.py (3.14). The scheduler is the
  * same; what differs is who waits: the loop lives inside Node's own libuv
- * loop ("guest mode", DESIGN.md §3), so the native layer selects, pops due
- * timers, and calls `_runOnce(n)` once per batch. The run methods therefore
- * return Promises instead of blocking.
+ * loop ("guest mode", docs/design.md), so its driver (lib/driver.ts) waits,
+ * pops due timers, and calls `_runOnce(n)` once per batch. The run methods
+ * therefore return Promises instead of blocking.
  */
 import {
   _getRunningLoop,
@@ -33,6 +33,8 @@ import { Socket, constants as socketConstants, formatAddress, type SockAddr } fr
 import { sleep, wait, FIRST_COMPLETED } from './tasks.js';
 import type { Coroutine } from './coroutines.js';
 import type { SSLTransport, StartTlsOptions } from './sslproto.js';
+import type { DriverFactory, LoopDriver } from './driver.js';
+import type { NativeLoopStats } from './native.js';
 
 // Over this many scheduled timers with more than this fraction cancelled,
 // the timer heap is rebuilt without the cancelled ones (asyncio's values).
@@ -89,9 +91,12 @@ function checkTime(value: unknown, name: string, method: string): number {
 }
 
 /**
- * The loop-agnostic half of asyncio's loop: the ready queue, timer
- * bookkeeping, run/stop/close, exception handling and debug mode. A
- * subclass supplies the native half (selector, timer heap, waking).
+ * The scheduler of asyncio's loop: the ready queue, timer bookkeeping,
+ * run/stop/close, exception handling and debug mode, plus base_events.py's
+ * networking over whatever transports the subclass makes. Who waits is the
+ * driver (lib/driver.ts: time, the timer heap, start/stop in Node's loop,
+ * wake-ups); what an I/O pair means is the subclass's personality
+ * (selector-events.ts: readiness; proactor-events.ts: completions).
  */
 export abstract class BaseEventLoop extends AbstractEventLoop {
   /** @internal Callbacks to run in the next pass, FIFO. */ _ready: ReadyItem[] = [];
@@ -114,22 +119,46 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   /** Callbacks running at least this many seconds are logged in debug mode. */
   slowCallbackDuration = 0.1;
 
-  constructor(eventCapacity = 4096) {
+  /** @internal Who waits for this loop: time, the timer heap, start/stop in Node's loop, wake-ups. */
+  readonly _driver: LoopDriver;
+  /** @internal The batch callback handed to the driver (the loop keeps it alive). */ readonly _onBatch: (n: number) => number;
+
+  /**
+   * @param driver builds the driver around this loop's event array and
+   * batch callback (a personality passes e.g. a NativeDriver over its
+   * selector or proactor).
+   */
+  constructor(driver: DriverFactory, eventCapacity = 4096) {
     super();
     this._events = new Int32Array(2 * eventCapacity);
     this.#debug = Boolean(process.env.AIONODE_DEBUG);
+    this._onBatch = (n: number) => this._runOnce(n);
+    this._driver = driver(this._events, this._onBatch);
   }
 
-  // The native half: a timer heap, start/stop in Node's loop, and a wake-up.
-  protected abstract _nativeTimerAt(id: number, when: number): void;
-  protected abstract _nativeTimerIn(id: number, delay: number): number;
-  protected abstract _nativeTimerRemove(id: number): void;
-  protected abstract _nativeStart(kick: boolean): void;
-  protected abstract _nativeStop(): void;
-  protected abstract _nativeKick(): void;
-  protected abstract _nativeClose(): void;
-  /** Dispatches one I/O pair from the batch (selector loops queue reader/writer handles). */
-  protected abstract _processEvent(token: number, events: number): void;
+  /**
+   * Dispatches one I/O pair from the batch: a selector loop's
+   * `(token, events)` queues reader/writer handles, a proactor loop's
+   * `(token, result)` settles the operation with that token.
+   */
+  protected abstract _processEvent(token: number, value: number): void;
+
+  /** Releases the personality's I/O resources; `close()` calls it after the driver is closed. */
+  protected _closeIO(): void {}
+
+  /** Which event source runs this loop: `'epoll'`, `'poll'`, `'select'`, `'io_uring'`. */
+  get backend(): string {
+    return this._driver.backend;
+  }
+
+  /** Counters of the driver (batches, passes, timer arms), for tests and benchmarks. */
+  nativeStats(): NativeLoopStats {
+    return this._driver.stats();
+  }
+
+  time(): number {
+    return this._driver.time();
+  }
 
   /**
    * One iteration of the loop: asyncio's `_run_once`. The native layer has
@@ -219,7 +248,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     for (const handle of this._timers) {
       if (handle === undefined) continue;
       if (handle._cancelled) {
-        this._nativeTimerRemove(handle._id);
+        this._driver.timerRemove(handle._id);
         this.#releaseTimer(handle);
       } else {
         live.push(handle);
@@ -242,10 +271,10 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
    */
   #renumberTimers(live: TimerHandle[]): void {
     if (live.length > 0) live.sort((a, b) => a._when - b._when || a._seq - b._seq);
-    for (const handle of live) this._nativeTimerRemove(handle._id);
+    for (const handle of live) this._driver.timerRemove(handle._id);
     for (let id = 0; id < live.length; id++) {
       live[id]._id = id;
-      this._nativeTimerAt(id, live[id]._when);
+      this._driver.timerAt(id, live[id]._when);
     }
     this._timers = live;
     this.#freeIds = [];
@@ -290,7 +319,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     return new Promise<void>((resolve, reject) => {
       this.#runDone = { resolve, reject };
       try {
-        this._nativeStart(this._ready.length > 0 || this.#stopping);
+        this._driver.start(this._ready.length > 0 || this.#stopping);
       } catch (exc) {
         this.#finishRun();
         reject(exc);
@@ -302,7 +331,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     this.#stopping = false;
     this.#running = false;
     if (_getRunningLoop() === this) _setRunningLoop(null);
-    this._nativeStop();
+    this._driver.stop();
     const done = this.#runDone;
     this.#runDone = null;
     done?.resolve();
@@ -442,7 +471,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
    */
   stop(): void {
     this.#stopping = true;
-    if (this.#running && !this.#inPass) this._nativeKick();
+    if (this.#running && !this.#inPass) this._driver.kick();
   }
 
   isRunning(): boolean {
@@ -471,7 +500,11 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     this.#freeIds = [];
     this._timerCount = 0;
     this._timerCancelledCount = 0;
-    this._nativeClose();
+    try {
+      this._driver.close();
+    } finally {
+      this._closeIO();
+    }
   }
 
   /** Creates a Future attached to this loop. */
@@ -503,7 +536,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   _addReady(item: ReadyItem): void {
     this._ready.push(item);
     // Inside a pass the native side learns from _runOnce's return value.
-    if (this._ready.length === 1 && !this.#inPass && this.#running) this._nativeKick();
+    if (this._ready.length === 1 && !this.#inPass && this.#running) this._driver.kick();
   }
 
   /**
@@ -524,7 +557,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     // One crossing: the native side reads the clock and returns `when`.
     const handle = new TimerHandle(0, callback, args, this);
     const id = this.#allocTimer(handle);
-    let when = this._nativeTimerIn(id, delay < 0 ? 0 : delay);
+    let when = this._driver.timerIn(id, delay < 0 ? 0 : delay);
     // Past the native clock's range (int64 ns, about 292 years) the native
     // side clamps to "never"; when() still tells what was asked, as asyncio.
     if (when >= _NATIVE_NEVER) when = delay === Infinity ? Infinity : this.time() + delay;
@@ -542,7 +575,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     this.#checkClosed();
     checkCallback(callback, 'callAt');
     const handle = new TimerHandle(when, callback, args, this);
-    this._nativeTimerAt(this.#allocTimer(handle), when);
+    this._driver.timerAt(this.#allocTimer(handle), when);
     return handle;
   }
 
@@ -633,14 +666,13 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   /** @internal */ abstract _makeDatagramTransport(sock: Socket, protocol: DatagramProtocol, address?: SockAddr, waiter?: Future<void> | null, extra?: Record<string, unknown>): DatagramTransport;
   /** @internal */ abstract _startServing(protocolFactory: () => BaseProtocol, sock: Socket, server: Server, backlog: number, sslWrap?: (sock: Socket, protocol: BaseProtocol, extra: Record<string, unknown>, server: Server | null) => void): void;
   /** @internal */ abstract _stopServing(sock: Socket): void;
-  abstract sockConnect(sock: Socket, address: SockAddr): Future<void>;
 
   /**
    * Resolves `host`/`port` off the loop thread (node:dns, on libuv's thread
    * pool); numeric hosts skip DNS. Entries: `[family, type, proto,
    * canonname, sockaddr]`, as Python's socket.getaddrinfo.
    */
-  getaddrinfo(
+  override getaddrinfo(
     host: string | null | undefined,
     port: number | string | null | undefined,
     options: { family?: number; type?: number; proto?: number; flags?: number } = {},

@@ -9,6 +9,16 @@ import { inspect } from 'node:util';
 import { describeArg, RuntimeError } from './exceptions.js';
 import { formatCallback } from './internal/format.js';
 import type { Future } from './futures.js';
+import type { AwaitableLike, AwaitedOf } from './coroutines.js';
+import type { Task, TaskFactory, TaskOptions } from './tasks.js';
+import type { AddrInfo, CreateConnectionOptions, CreateDatagramOptions, CreateServerOptions, Server } from './base-events.js';
+import type { BaseProtocol, DatagramProtocol } from './protocols.js';
+import type { DatagramTransport, Transport } from './transports.js';
+import type { Socket, SockAddr } from './socket.js';
+import type { SSLTransport, StartTlsOptions } from './sslproto.js';
+
+/** A file for sendfile: an fd, a FileHandle (`fd`), or an object with `fileno()`. */
+export type FileLike = number | { fd: number } | { fileno(): number };
 
 /**
  * Runs a function inside a captured context: the value
@@ -189,10 +199,58 @@ export abstract class AbstractEventLoop {
   abstract callAt(when: number, callback: (...args: any[]) => unknown, ...args: unknown[]): TimerHandle;
   abstract time(): number;
   abstract createFuture<T = unknown>(): Future<T>;
-  /** Schedules a coroutine and returns its Task. */
-  abstract createTask(coro: any, options?: any): Future<any>;
-  /** A Future of this loop that follows a foreign promise. */
+  /** Schedules a coroutine (or a function returning an awaitable) and returns its Task. */
+  abstract createTask<A extends AwaitableLike<any>>(coro: A, options?: TaskOptions): Task<AwaitedOf<A>>;
+  /** A Future of this loop that follows a foreign promise (a cancellable await of it). */
   abstract wrap<T>(promise: PromiseLike<T>): Future<T>;
+  abstract setTaskFactory(factory: TaskFactory | null): void;
+  abstract getTaskFactory(): TaskFactory | null;
+  abstract shutdownAsyncgens(): Promise<void>;
+  abstract shutdownDefaultExecutor(timeout?: number | null): Promise<void>;
+
+  // Network I/O methods returning Futures.
+  abstract getaddrinfo(
+    host: string | null | undefined,
+    port: number | string | null | undefined,
+    options?: { family?: number; type?: number; proto?: number; flags?: number },
+  ): Future<AddrInfo[]>;
+  abstract getnameinfo(sockaddr: [string, number], flags?: number): Future<[string, string]>;
+  abstract createConnection<P extends BaseProtocol>(
+    protocolFactory: () => P,
+    host?: string | null,
+    port?: number | string | null,
+    options?: CreateConnectionOptions,
+  ): Task<[Transport, P]>;
+  abstract createServer(
+    protocolFactory: () => BaseProtocol,
+    host?: string | string[] | null,
+    port?: number | string | null,
+    options?: CreateServerOptions,
+  ): Task<Server>;
+  abstract sendfile(transport: Transport, file: FileLike, offset?: number, count?: number, fallback?: boolean): Future<number>;
+  abstract startTls(transport: Transport, protocol: BaseProtocol, sslcontext: unknown, options?: StartTlsOptions): Task<SSLTransport>;
+  abstract createUnixConnection<P extends BaseProtocol>(protocolFactory: () => P, path?: string | null, options?: CreateConnectionOptions): Task<[Transport, P]>;
+  abstract createUnixServer(
+    protocolFactory: () => BaseProtocol,
+    path?: string | null,
+    options?: CreateServerOptions & { cleanupSocket?: boolean },
+  ): Task<Server>;
+  abstract connectAcceptedSocket<P extends BaseProtocol>(
+    protocolFactory: () => P,
+    sock: Socket,
+    options?: { ssl?: unknown; sslHandshakeTimeout?: number; sslShutdownTimeout?: number },
+  ): Task<[Transport, P]>;
+  abstract createDatagramEndpoint<P extends DatagramProtocol>(protocolFactory: () => P, options?: CreateDatagramOptions): Task<[DatagramTransport, P]>;
+
+  // Low-level socket operations (sock_*): the socket must be non-blocking.
+  abstract sockRecv(sock: Socket, nbytes: number): Future<Buffer>;
+  abstract sockRecvInto(sock: Socket, buf: Uint8Array): Future<number>;
+  abstract sockRecvfrom(sock: Socket, bufsize: number): Future<[Buffer, SockAddr]>;
+  abstract sockSendall(sock: Socket, data: Uint8Array | string): Future<void>;
+  abstract sockSendto(sock: Socket, data: Uint8Array | string, addr: SockAddr): Future<number>;
+  abstract sockConnect(sock: Socket, address: SockAddr): Future<void>;
+  abstract sockAccept(sock: Socket): Future<[Socket, SockAddr]>;
+  abstract sockSendfile(sock: Socket, file: FileLike, offset?: number, count?: number, fallback?: boolean): Future<number>;
 
   /** @internal Queues an object with `_run()` for the next pass (tasks use it for their steps). */
   abstract _addReady(item: { _run(): void }): void;
@@ -298,8 +356,55 @@ export function _setDefaultLoopFactory(factory: () => AbstractEventLoop): void {
   loopFactory = factory;
 }
 
-/** Creates a new event loop of the default kind (SelectorEventLoop). */
+type LoopKinds = Map<string, () => AbstractEventLoop>;
+const loopProviders: ((kinds: LoopKinds) => void)[] = [];
+let loopKinds: LoopKinds | null = null;
+let forcedLoop: string | undefined;
+
+/**
+ * @internal A loop module tells which loops it can make by name (`'epoll'`,
+ * `'io_uring'`, ...), for `AIONODE_LOOP`. Asked lazily, on the first
+ * `newEventLoop()`, so importing aionode never loads the addon.
+ */
+export function _registerLoopKinds(provider: (kinds: LoopKinds) => void): void {
+  loopProviders.push(provider);
+  loopKinds = null;
+}
+
+function kinds(): LoopKinds {
+  if (loopKinds === null) {
+    loopKinds = new Map();
+    for (const provide of loopProviders) provide(loopKinds);
+  }
+  return loopKinds;
+}
+
+/** The loop names `AIONODE_LOOP` accepts here: the selectors and proactors usable on this machine. */
+export function availableLoops(): string[] {
+  return [...kinds().keys()];
+}
+
+/**
+ * Creates a new event loop: the one `AIONODE_LOOP` names (read once, on
+ * the first call: `epoll`, `poll`, `select`, `io_uring`), else the default
+ * kind (SelectorEventLoop on the best selector).
+ * @throws Error naming AIONODE_LOOP, the loops available and the value,
+ * for an unknown or unusable name.
+ */
 export function newEventLoop(): AbstractEventLoop {
+  forcedLoop ??= process.env.AIONODE_LOOP ?? '';
+  if (forcedLoop !== '') {
+    const factory = kinds().get(forcedLoop);
+    if (factory === undefined) {
+      throw new Error(describeArg('AIONODE_LOOP', `one of ${availableLoops().join(', ')} (the loops usable here)`, forcedLoop));
+    }
+    return factory();
+  }
   if (loopFactory === null) throw new RuntimeError('no event loop implementation is registered');
   return loopFactory();
+}
+
+/** @internal Tests: forget the AIONODE_LOOP value read so far. */
+export function _resetForcedLoop(): void {
+  forcedLoop = undefined;
 }

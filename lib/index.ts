@@ -12,6 +12,7 @@ export {
   getEventLoop,
   setEventLoop,
   newEventLoop,
+  availableLoops,
   _getRunningLoop,
   type CallbackContext,
   type CallbackOptions,

@@ -6,7 +6,6 @@
  */
 import { _getRunningLoop, newEventLoop, setEventLoop, type AbstractEventLoop, type CallbackContext } from './events.js';
 import { CancelledError, RuntimeError, describeArg } from './exceptions.js';
-import type { BaseEventLoop } from './base-events.js';
 import { isGenerator, isThenable, type AwaitableLike, type AwaitedOf } from './coroutines.js';
 import { allTasks, gather, type Task } from './tasks.js';
 import { KeyboardInterrupt } from './taskgroups.js';
@@ -40,7 +39,7 @@ export class Runner {
   #state = State.CREATED;
   #debug: boolean | undefined;
   #loopFactory: (() => AbstractEventLoop) | undefined;
-  #loop: BaseEventLoop | null = null;
+  #loop: AbstractEventLoop | null = null;
   #setEventLoop = false;
   #interruptCount = 0;
 
@@ -114,13 +113,13 @@ export class Runner {
     if (this.#state === State.CLOSED) throw new RuntimeError('Runner is closed');
     if (this.#state === State.INITIALIZED) return;
     if (this.#loopFactory === undefined) {
-      this.#loop = newEventLoop() as BaseEventLoop;
+      this.#loop = newEventLoop();
       if (!this.#setEventLoop) {
         setEventLoop(this.#loop);
         this.#setEventLoop = true;
       }
     } else {
-      this.#loop = this.#loopFactory() as BaseEventLoop;
+      this.#loop = this.#loopFactory();
     }
     if (this.#debug !== undefined) this.#loop.setDebug(this.#debug);
     this.#state = State.INITIALIZED;
@@ -141,7 +140,7 @@ export class Runner {
   }
 }
 
-async function cancelAllTasks(loop: BaseEventLoop): Promise<void> {
+async function cancelAllTasks(loop: AbstractEventLoop): Promise<void> {
   const toCancel = allTasks(loop);
   if (toCancel.size === 0) return;
   for (const task of toCancel) task.cancel();

@@ -6,7 +6,7 @@
  * Node's loop through the addon's NativeLoop (epoll fd in a uv_poll_t, or a
  * helper thread for poll/select), which also owns the timer heap.
  */
-import { _setDefaultLoopFactory, fileobjToFd, Handle, type FileDescriptorLike } from './events.js';
+import { _registerLoopKinds, _setDefaultLoopFactory, fileobjToFd, Handle, type FileDescriptorLike, type FileLike } from './events.js';
 import { BaseEventLoop } from './base-events.js';
 import * as fs from 'node:fs';
 import { ConnectionError, describeArg, OSError, RuntimeError, SendfileNotAvailableError } from './exceptions.js';
@@ -17,10 +17,12 @@ import { BaseProtocol, BufferedProtocol, type DatagramProtocol, type Protocol } 
 import { FlowControlTransport, type Transport } from './transports.js';
 import { constants, formatAddress, ops, socketError, Socket, type SockAddr } from './socket.js';
 import type { Server } from './base-events.js';
-import { binding, type NativeLoop, type NativeLoopStats } from './native.js';
+import { NativeDriver } from './driver.js';
 import {
+  availableSelectors,
   BaseSelector,
   DefaultSelector,
+  selectorClass,
   EVENT_READ,
   EVENT_WRITE,
   NativeBackedSelector,
@@ -51,19 +53,19 @@ type RW = [reader: Handle | null, writer: Handle | null];
  */
 export class BaseSelectorEventLoop extends BaseEventLoop {
   /** @internal */ _selector: NativeBackedSelector<RW>;
-  #native: NativeLoop;
-  readonly #time: () => number;
-  /** @internal The batch callback handed to the native loop. */ readonly _onBatch: (n: number) => number;
 
   /** @param selector the backend; `new DefaultSelector()` when omitted. */
   constructor(selector?: BaseSelector<any>) {
-    super();
     if (selector === undefined) selector = new DefaultSelector<RW>();
     if (!(selector instanceof NativeBackedSelector)) {
       throw new TypeError(describeArg('selector', 'one of aionode\'s selectors (EpollSelector, PollSelector, SelectSelector, DefaultSelector)', selector));
     }
     const nativeSelector = selector._native;
     if (nativeSelector === null) throw new TypeError('The selector is closed');
+    // The loop object keeps its batch callback alive; the native side holds
+    // it strongly only while the loop runs, so a dropped, stopped loop is
+    // garbage (and its fds are closed by the native finalizer).
+    super((events, onBatch) => new NativeDriver(nativeSelector, events, onBatch));
     this._selector = selector as NativeBackedSelector<RW>;
     // A registration whose fd was closed behind our back and whose number
     // came back for a new socket is dead: its callbacks must never run for
@@ -72,51 +74,11 @@ export class BaseSelectorEventLoop extends BaseEventLoop {
       key.data[0]?.cancel();
       key.data[1]?.cancel();
     };
-    const b = binding();
-    this.#time = b.time;
-    // The loop object keeps its batch callback alive; the native side holds
-    // it strongly only while the loop runs, so a dropped, stopped loop is
-    // garbage (and its fds are closed by the native finalizer).
-    this._onBatch = (n: number) => this._runOnce(n);
-    this.#native = new b.NativeLoop(nativeSelector, this._events, this._onBatch);
     unclosedLoops.register(this, `<${this.constructor.name} ${selector.name}>`, this);
   }
 
-  /** Which selector backend runs this loop: `'epoll'`, `'poll'`, `'select'`. */
-  get backend(): string {
-    return this._selector.name;
-  }
-
-  /** Counters of the native side (batches, passes, timer arms), for tests and benchmarks. */
-  nativeStats(): NativeLoopStats {
-    return this.#native.stats();
-  }
-
-  time(): number {
-    return this.#time();
-  }
-
-  protected _nativeTimerAt(id: number, when: number): void {
-    this.#native.timerAt(id, when);
-  }
-  protected _nativeTimerIn(id: number, delay: number): number {
-    return this.#native.timerIn(id, delay);
-  }
-  protected _nativeTimerRemove(id: number): void {
-    this.#native.timerRemove(id);
-  }
-  protected _nativeStart(kick: boolean): void {
-    this.#native.start(kick);
-  }
-  protected _nativeStop(): void {
-    this.#native.stop();
-  }
-  protected _nativeKick(): void {
-    this.#native.kick();
-  }
-  protected _nativeClose(): void {
+  protected override _closeIO(): void {
     unclosedLoops.unregister(this);
-    this.#native.close();
     this._selector.close();
   }
 
@@ -596,6 +558,9 @@ export class SelectorEventLoop extends BaseSelectorEventLoop {}
 export const EventLoop = SelectorEventLoop;
 
 _setDefaultLoopFactory(() => new SelectorEventLoop());
+_registerLoopKinds((kinds) => {
+  for (const name of availableSelectors()) kinds.set(name, () => new SelectorEventLoop(new (selectorClass(name))()));
+});
 
 // ---------------------------------------------------------------- transports
 
@@ -625,8 +590,7 @@ function toBytes(data: unknown, what = 'data'): Uint8Array {
   throw new TypeError(`${what} argument must be a bytes-like object, not ${data === null ? 'null' : typeof data === 'object' ? (data as object).constructor?.name ?? 'object' : typeof data}`);
 }
 
-/** A file for sendfile: an fd, a FileHandle (`fd`), or an object with `fileno()`. */
-export type FileLike = number | { fd: number } | { fileno(): number };
+export type { FileLike } from './events.js';
 
 function fileFd(file: FileLike): number {
   const fd = typeof file === 'number' ? file : typeof (file as { fd?: unknown })?.fd === 'number' ? (file as { fd: number }).fd : typeof (file as { fileno?: unknown })?.fileno === 'function' ? (file as { fileno(): number }).fileno() : NaN;

@@ -64,30 +64,8 @@ export type StartServerOptions = CreateServerOptions & StreamOptions;
 /** Options of {@link startUnixServer}: createUnixServer's, plus `limit` and `signal`. */
 export type StartUnixServerOptions = CreateServerOptions & { cleanupSocket?: boolean } & StreamOptions;
 
-/** What the stream helpers need of the running loop (BaseEventLoop's networking). */
-interface NetworkLoop extends AbstractEventLoop {
-  createConnection<P extends Protocol>(factory: () => P, host?: string | null, port?: number | string | null, options?: CreateConnectionOptions): Task<[Transport, P]>;
-  createUnixConnection<P extends Protocol>(factory: () => P, path?: string | null, options?: CreateConnectionOptions): Task<[Transport, P]>;
-  createServer(factory: () => Protocol, host?: string | string[] | null, port?: number | string | null, options?: CreateServerOptions): Task<Server>;
-  createUnixServer(factory: () => Protocol, path?: string | null, options?: CreateServerOptions & { cleanupSocket?: boolean }): Task<Server>;
-}
-
-/** The TLS upgrade the loop offers (`loop.startTls`, written in sslproto.ts). */
-interface TlsLoop extends AbstractEventLoop {
-  startTls(
-    transport: Transport,
-    protocol: Protocol,
-    sslcontext: unknown,
-    options: { serverSide?: boolean; serverHostname?: string; sslHandshakeTimeout?: number; sslShutdownTimeout?: number },
-  ): PromiseLike<Transport> | Future<Transport>;
-}
-
-function networkLoop(): NetworkLoop {
-  const loop = getRunningLoop() as NetworkLoop;
-  if (typeof loop.createConnection !== 'function') {
-    throw new TypeError(describeArg('loop', 'an event loop with networking (BaseEventLoop)', loop));
-  }
-  return loop;
+function networkLoop(): AbstractEventLoop {
+  return getRunningLoop();
 }
 
 /** Splits `{ limit, signal, ...rest }`, checking the options object itself. */
@@ -136,7 +114,7 @@ export function openUnixConnection(path?: string | null, options: OpenConnection
 function* openGen(
   limit: number,
   signal: AbortSignal | undefined,
-  connect: (loop: NetworkLoop, factory: () => StreamReaderProtocol) => Task<[Transport, StreamReaderProtocol]>,
+  connect: (loop: AbstractEventLoop, factory: () => StreamReaderProtocol) => Task<[Transport, StreamReaderProtocol]>,
 ): Coroutine<[StreamReader, StreamWriter]> {
   _throwIfAborted(signal);
   const loop = networkLoop();
@@ -203,7 +181,7 @@ function* serveGen(
   clientConnected: ClientConnectedCallback,
   limit: number,
   signal: AbortSignal | undefined,
-  serve: (loop: NetworkLoop, factory: () => StreamReaderProtocol) => Task<Server>,
+  serve: (loop: AbstractEventLoop, factory: () => StreamReaderProtocol) => Task<Server>,
 ): Coroutine<Server> {
   _throwIfAborted(signal);
   const loop = networkLoop();
@@ -408,9 +386,9 @@ export class StreamReaderProtocol extends FlowControlMixin {
  * generator becomes a task, as does a coroutine a plain function returns.
  */
 function runClientConnected(loop: AbstractEventLoop, cb: ClientConnectedCallback, reader: StreamReader, writer: StreamWriter): Task<unknown> | null {
-  if (cb.constructor?.name === 'AsyncFunction') return loop.createTask(() => cb(reader, writer)) as Task<unknown>;
+  if (cb.constructor?.name === 'AsyncFunction') return loop.createTask(() => cb(reader, writer) as PromiseLike<unknown>);
   const res = cb(reader, writer);
-  if (isCoroutine(res)) return loop.createTask(res) as Task<unknown>;
+  if (isCoroutine(res)) return loop.createTask(res as Coroutine<unknown>);
   return null;
 }
 
@@ -613,8 +591,9 @@ export class StreamWriter {
     const protocol = this._protocol as StreamReaderProtocol;
     const serverSide = protocol._clientConnected != null;
     yield* this.#drain(signal);
-    const loop = this._loop as TlsLoop;
-    if (typeof loop.startTls !== 'function') throw new RuntimeError('TLS support is not loaded');
+    const loop = this._loop;
+    // Every AbstractEventLoop declares startTls; a duck-typed foreign loop may not have it.
+    if (typeof (loop as Partial<AbstractEventLoop>).startTls !== 'function') throw new RuntimeError('TLS support is not loaded');
     const started = loop.startTls(this._transport, protocol, sslcontext, {
       serverSide,
       serverHostname: options.serverHostname,

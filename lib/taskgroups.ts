@@ -154,7 +154,7 @@ export class TaskGroup implements AsyncContextManager<TaskGroup> {
       closeCoro(coro);
       throw new RuntimeError(`TaskGroup ${this.toString()} is shutting down`);
     }
-    const task = (this.#loop as AbstractEventLoop & { createTask: Function }).createTask(coro, options) as Task<AwaitedOf<A>>;
+    const task = this.#loop!.createTask(coro, options);
     // Even an eagerly finished task goes through the done callback, so its
     // error cannot cancel the body too early (gh-128550).
     this.#tasks.add(task);
