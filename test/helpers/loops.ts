@@ -28,7 +28,7 @@
  */
 import { afterAll, beforeAll, it } from 'vitest';
 import * as aionode from '../../lib/index.js';
-import { _setDefaultLoopFactory } from '../../lib/events.js';
+import * as events from '../../lib/events.js';
 
 /**
  * What the suites hold. Typed as SelectorEventLoop: the public API both
@@ -194,19 +194,32 @@ const defaultFactory = (): BaseEventLoop => new aionode.EventLoop();
 
 let current: string | null = null;
 
+/** `_resetForcedLoop` where lib/events.ts has AIONODE_LOOP (looked up, not imported). */
+function resetForcedLoop(): void {
+  (events as unknown as { _resetForcedLoop?: () => void })._resetForcedLoop?.();
+}
+
 /**
  * For the enclosing describe: `newEventLoop()`, and so `run()`, `Runner`
- * and every helper built on them, make loop `name`. Restored afterwards.
+ * and every helper built on them, make loop `name`. AIONODE_LOOP, which
+ * would override the default factory, is set aside meanwhile. Restored
+ * afterwards.
  */
 export function useLoop(name: string): void {
   const spec = loopSpec(name);
+  let savedEnv: string | undefined;
   beforeAll(() => {
     current = name;
-    _setDefaultLoopFactory(spec.create);
+    savedEnv = process.env.AIONODE_LOOP;
+    delete process.env.AIONODE_LOOP;
+    resetForcedLoop();
+    events._setDefaultLoopFactory(spec.create);
   });
   afterAll(() => {
     current = null;
-    _setDefaultLoopFactory(defaultFactory);
+    if (savedEnv !== undefined) process.env.AIONODE_LOOP = savedEnv;
+    resetForcedLoop();
+    events._setDefaultLoopFactory(defaultFactory);
   });
 }
 
