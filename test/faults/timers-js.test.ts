@@ -8,7 +8,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BaseEventLoop, TimerHandle } from '../../lib/index.js';
-import { availableBackends, loopOn } from '../helpers/backends.js';
+import { LOOPS, newLoop as loopNamed, useLoop } from '../helpers/loops.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('run with --expose-gc (vitest.config.mts sets it)');
@@ -34,9 +34,10 @@ function heapUsedAfterGc(): number {
   return process.memoryUsage().heapUsed;
 }
 
-describe.each(availableBackends())('%s', (backend) => {
+describe.each(LOOPS)('%s', (backend) => {
+  useLoop(backend);
   function newLoop(): BaseEventLoop {
-    const loop = loopOn(backend);
+    const loop = loopNamed(backend);
     loops.push(loop);
     return loop;
   }

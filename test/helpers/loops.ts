@@ -157,6 +157,15 @@ export const HEAVY_LOOPS: readonly string[] = (() => {
   return heavy.length > 0 ? heavy : LOOPS.slice(0, 1);
 })();
 
+/**
+ * One loop per family, the first selector loop and the proactor (epoll and
+ * io_uring here): for soaks whose subject does not depend on the readiness
+ * backend (task memory, say), where each extra loop only adds minutes.
+ */
+export const FAMILY_LOOPS: readonly string[] = (['selector', 'proactor'] as const)
+  .map((f) => LOOP_SPECS.find((s) => s.family === f)?.name)
+  .filter((n): n is string => n !== undefined);
+
 /** The spec of loop `name` (one of LOOPS). */
 export function loopSpec(name: string): LoopSpec {
   const spec = LOOP_SPECS.find((s) => s.name === name);
