@@ -12,6 +12,8 @@
         "native/wait_thread.cc",
         "native/socket_wrap.cc",
         "native/selector.cc",
+        "native/proactor.cc",
+        "native/proactor_wrap.cc",
         "native/timer_heap.cc",
         "native/batch.cc",
         "native/clock.cc",
@@ -38,9 +40,11 @@
             "native/socket_ops_unix.cc",
             "native/backends/epoll_selector.cc",
             "native/backends/poll_selector.cc",
-            "native/backends/select_selector.cc"
+            "native/backends/select_selector.cc",
+            "native/backends/io_uring_proactor.cc"
           ],
-          "defines": ["AIO_HAVE_EPOLL", "AIO_HAVE_POLL", "AIO_HAVE_SELECT"]
+          "defines": ["AIO_HAVE_EPOLL", "AIO_HAVE_POLL", "AIO_HAVE_SELECT",
+                      "AIO_HAVE_IO_URING"]
         }],
         ["OS=='mac' or OS=='freebsd' or OS=='openbsd'", {
           "sources": [

@@ -43,6 +43,7 @@ export {
 } from './sslproto.js';
 export { toDuplex, createDuplexProtocol, DuplexProtocol, TransportDuplex, type DuplexViewOptions } from './node-streams.js';
 export { BaseSelectorEventLoop, SelectorEventLoop, EventLoop, SelectorSocketTransport, SelectorDatagramTransport } from './selector-events.js';
+export { BaseProactorEventLoop, ProactorEventLoop, IoUringProactor, ProactorSocketTransport, ProactorDatagramTransport, availableProactors } from './proactor-events.js';
 export { Future, isFuture, type FutureOptions } from './futures.js';
 export {
   isCoroutine,

@@ -14,6 +14,9 @@ import { _fdOpened } from './selectors.js';
 /** A socket address: `[host, port]` (IPv4), `[host, port, flowinfo, scopeId]` (IPv6), or a path (Unix). */
 export type SockAddr = [host: string, port: number] | [host: string, port: number, flowinfo: number, scopeId: number] | string;
 
+/** @internal A Socket close hook: `(fd, closing)`; true when it closes the fd itself. */
+export type CloseHook = (fd: number, closing: boolean) => boolean | void;
+
 /** The addon's socket calls (see native/socket_wrap.cc). */
 interface SocketOps {
   socket(family: number, type: number): number;
@@ -97,7 +100,7 @@ export function socketError(negErrno: number, syscall: string, addr?: unknown): 
  */
 export class Socket {
   #fd: number;
-  #closeHooks: ((fd: number) => void)[] | null = null;
+  #closeHooks: CloseHook[] | null = null;
   readonly family: number;
   readonly type: number;
 
@@ -126,20 +129,25 @@ export class Socket {
   }
 
   /**
-   * @internal Calls `hook(fd)` just before the fd is closed or detached
-   * (once per hook; adding the same hook twice is a no-op).
+   * @internal Calls `hook(fd, closing)` just before the fd is closed
+   * (`closing` true) or detached (false), once per hook; adding the same
+   * hook twice is a no-op. A hook that returns true when closing has taken
+   * over closing the fd (a proactor closes it only once the kernel has
+   * finished the operations still in flight on it).
    */
-  _onClose(hook: (fd: number) => void): void {
+  _onClose(hook: CloseHook): void {
     if (this.#fd < 0) return;
     const hooks = (this.#closeHooks ??= []);
     if (!hooks.includes(hook)) hooks.push(hook);
   }
 
-  #runCloseHooks(fd: number): void {
+  #runCloseHooks(fd: number, closing: boolean): boolean {
     const hooks = this.#closeHooks;
     this.#closeHooks = null;
-    if (hooks === null) return;
-    for (const hook of hooks) hook(fd);
+    if (hooks === null) return false;
+    let takenOver = false;
+    for (const hook of hooks) if (hook(fd, closing) === true) takenOver = true;
+    return takenOver;
   }
 
   /** Closes the fd (idempotent). */
@@ -147,10 +155,11 @@ export class Socket {
     if (this.#fd >= 0) {
       const fd = this.#fd;
       this.#fd = -1;
+      let takenOver = false;
       try {
-        this.#runCloseHooks(fd);
+        takenOver = this.#runCloseHooks(fd, true);
       } finally {
-        ops().close(fd);
+        if (!takenOver) ops().close(fd);
       }
     }
   }
@@ -161,7 +170,7 @@ export class Socket {
     this.#fd = -1;
     if (fd >= 0) {
       // The new owner may close it behind our back: stop watching it now.
-      this.#runCloseHooks(fd);
+      this.#runCloseHooks(fd, false);
       ops().release(fd);
     }
     return fd;

@@ -11,8 +11,8 @@
 #include "batch.h"
 #include "clock.h"
 #include "errors.h"
+#include "proactor_wrap.h"
 #include "selector_wrap.h"
-#include "timer_fd.h"
 
 namespace aionode {
 
@@ -54,7 +54,11 @@ void OnPoll(uv_poll_t* h, int /*status*/, int /*events*/) {
 }
 
 void OnIdle(uv_idle_t* h) {
-  if (LoopWrap* w = Owner(h->data)) w->RunBatch(false);
+  // A proactor's pass reads completions from shared memory (no system
+  // call), and completions, unlike readiness, are not reported again: take
+  // them on every pass.
+  LoopCore* c = static_cast<LoopCore*>(h->data);
+  if (LoopWrap* w = c->owner) w->RunBatch(c->hooks != nullptr);
 }
 
 void OnUvTimer(uv_timer_t* h) {
@@ -131,11 +135,13 @@ void CloseCore(LoopCore* c) {
     }
     c->thread.reset();
   }
-  if (c->tfd >= 0) {
-    if (c->selector) c->selector->Unregister(c->tfd);
-    close(c->tfd);
-    c->tfd = -1;
+  if (c->source_timer && c->source) {
+    c->source->ArmTimer(INT64_MAX);
+    // The selector outlives this loop when JavaScript still holds it: its
+    // size goes back to what JavaScript registered.
+    if (c->selector != nullptr) c->selector->DropTimer();
   }
+  c->source_timer = false;
   c->heap.Clear();
   // Hold one extra count so that the core is not freed by a close callback
   // while handles are still being closed below.
@@ -151,7 +157,9 @@ void CloseCore(LoopCore* c) {
   // uv_close has already taken the selector's fd out of libuv's epoll set
   // (uv__platform_invalidate_fd), and the helper thread is joined, so the
   // selector's fds can go now: close() frees fds synchronously.
-  c->selector.reset();
+  c->selector = nullptr;
+  c->hooks.reset();
+  c->source.reset();
   ReleaseCore(c);
 }
 
@@ -170,14 +178,17 @@ Napi::Function LoopWrap::Init(Napi::Env env) {
        InstanceAccessor<&LoopWrap::GetBackend>("backend")});
 }
 
-// new NativeLoop(selector, events: Int32Array, onBatch: (n) => flags)
+// new NativeLoop(source, events: Int32Array, onBatch: (n) => flags), the
+// source a NativeSelector or a NativeProactor (told apart by type tag).
 LoopWrap::LoopWrap(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<LoopWrap>(info), env_(info.Env()) {
   Napi::Env env = info.Env();
-  AddonData* data = GetAddonData(env);
-  if (!info[0].IsObject() ||
-      !info[0].As<Napi::Object>().InstanceOf(data->selector_ctor.Value())) {
-    ThrowArgType(env, "selector", "a NativeSelector", info[0]);
+  SelectorWrap* sw = SelectorWrap::FromValue(env, info[0]);
+  ProactorWrap* pw =
+      sw == nullptr ? ProactorWrap::FromValue(env, info[0]) : nullptr;
+  if (sw == nullptr && pw == nullptr) {
+    ThrowArgType(env, "source", "a NativeSelector or NativeProactor",
+                 info[0]);
   }
   if (!info[1].IsTypedArray() ||
       info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
@@ -187,10 +198,17 @@ LoopWrap::LoopWrap(const Napi::CallbackInfo& info)
   }
   if (!info[2].IsFunction()) ThrowArgType(env, "onBatch", "a function", info[2]);
 
-  SelectorWrap* sw = SelectorWrap::Unwrap(info[0].As<Napi::Object>());
-  std::shared_ptr<Selector> sel = sw->Get(env, "create a loop");
+  std::shared_ptr<EventSource> src;
+  std::shared_ptr<Selector> sel;
+  std::shared_ptr<SourceHooks> hooks;
+  if (sw != nullptr) {
+    sel = sw->Get(env, "create a loop");
+    src = sel;
+  } else {
+    src = pw->Host(env, &hooks);
+  }
   Napi::Int32Array events = info[1].As<Napi::Int32Array>();
-  backend_ = sel->Name();
+  backend_ = src->Name();
 
   uv_loop_t* uvloop = nullptr;
   if (napi_get_uv_event_loop(env, &uvloop) != napi_ok || uvloop == nullptr) {
@@ -204,7 +222,7 @@ LoopWrap::LoopWrap(const Napi::CallbackInfo& info)
   // owns it through its shared_ptr, and a reference would only delay the
   // collection of a dropped loop's selector by one GC.
   try {
-    Setup(info, sel, events, uvloop);
+    Setup(info, src, sel.get(), hooks, events, uvloop);
   } catch (...) {
     ReleaseRefs();
     throw;
@@ -212,7 +230,8 @@ LoopWrap::LoopWrap(const Napi::CallbackInfo& info)
 }
 
 void LoopWrap::Setup(const Napi::CallbackInfo& info,
-                     const std::shared_ptr<Selector>& sel,
+                     const std::shared_ptr<EventSource>& src, Selector* sel,
+                     const std::shared_ptr<SourceHooks>& hooks,
                      Napi::Int32Array events, uv_loop_t* uvloop) {
   Napi::Env env = info.Env();
   // The wrapper object keeps the callback alive (a read-only, hidden
@@ -232,36 +251,34 @@ void LoopWrap::Setup(const Napi::CallbackInfo& info,
 
   auto c = std::make_unique<LoopCore>();
   c->env = env;
+  c->source = src;
   c->selector = sel;
+  c->hooks = hooks;
   c->events = events.Data();
   c->capacity = static_cast<int>(events.ElementLength() / 2);
-  if (sel->BackendFd() < 0) {
-    c->thread = std::make_unique<WaitThread>(sel, c->capacity, NotifyAsync,
+  if (src->BackendFd() < 0) {
+    c->thread = std::make_unique<WaitThread>(src, c->capacity, NotifyAsync,
                                              c.get());
   }
 
-  int tfd = ForceUvTimer() ? -ENOSYS : TimerFdCreate();
-  if (tfd >= 0) {
-    int rc = sel->Register(tfd, kTimerToken, kReadable);
-    if (rc < 0) {
-      close(tfd);
-      ThrowIfError(env, rc, "register", "timerfd");
-    }
-    c->tfd = tfd;
+  // One rule: the source's own timer when it has one (the first, disarming
+  // call sets it up, here on the loop thread before any helper thread
+  // waits), else a uv_timer_t.
+  if (!ForceUvTimer()) {
+    int rc = src->ArmTimer(INT64_MAX);
+    if (rc < 0 && rc != -ENOSYS) ThrowIfError(env, rc, "timer_create");
+    c->source_timer = rc == 0;
   }
 
   // Handles are created last, once nothing can throw any more, so a failed
   // constructor never leaves a handle behind on Node's loop.
-  if (sel->BackendFd() >= 0) {
+  if (src->BackendFd() >= 0) {
     c->poll = new uv_poll_t;
-    int rc = uv_poll_init(uvloop, c->poll, sel->BackendFd());
+    int rc = uv_poll_init(uvloop, c->poll, src->BackendFd());
     if (rc != 0) {
       delete c->poll;
       c->poll = nullptr;
-      if (c->tfd >= 0) {
-        sel->Unregister(c->tfd);
-        close(c->tfd);
-      }
+      if (sel != nullptr) sel->DropTimer();
       throw MakeOsError(env, -rc, "uv_poll_init");
     }
     c->poll->data = c.get();
@@ -274,7 +291,7 @@ void LoopWrap::Setup(const Napi::CallbackInfo& info,
   c->idle = new uv_idle_t;
   uv_idle_init(uvloop, c->idle);
   c->idle->data = c.get();
-  if (c->tfd < 0) {
+  if (!c->source_timer) {
     c->uvtimer = new uv_timer_t;
     uv_timer_init(uvloop, c->uvtimer);
     c->uvtimer->data = c.get();
@@ -337,7 +354,7 @@ void LoopWrap::Halt() {
   if (c->async != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(c->async));
   if (c->uvtimer != nullptr) uv_timer_stop(c->uvtimer);
   c->armed_when = INT64_MAX;
-  if (c->tfd >= 0) TimerFdDisarm(c->tfd);
+  if (c->source_timer) c->source->ArmTimer(INT64_MAX);
   StopIdle();
 }
 
@@ -370,14 +387,10 @@ void LoopWrap::Rearm() {
   if (want == c->armed_when) return;
   c->armed_when = want;
   c->timer_arms++;
-  if (c->tfd >= 0) {
-    // A deadline of 0 or in the past must fire at once (item 4): TimerFdArm
-    // maps it to 1 ns; only "no timer" disarms.
-    if (want == INT64_MAX) {
-      TimerFdDisarm(c->tfd);
-    } else {
-      TimerFdArm(c->tfd, want);
-    }
+  if (c->source_timer) {
+    // A deadline of 0 or in the past must fire at once (item 4): the
+    // source's ArmTimer never takes it for "disarm"; only INT64_MAX is.
+    c->source->ArmTimer(want);
   } else if (want == INT64_MAX) {
     uv_timer_stop(c->uvtimer);
   } else {
@@ -453,13 +466,19 @@ void LoopWrap::RunBatchUnsafe(bool take_io) {
   LoopCore* c = core_;
   if (c == nullptr || c->closing || c->js_gone) return;
   int n = 0;
+  if (c->hooks) {
+    // Completions are not level-triggered: one taken while the loop is
+    // stopped would be lost, so they wait in the ring until it runs.
+    if (!c->running || !c->hooks->Open()) take_io = false;
+    c->hooks->BeginPass();
+  }
   if (take_io) {
     c->io_passes++;
     if (c->thread) {
       n = c->thread->Take(c->events, c->capacity);
     } else {
       EventBuffer eb{c->events, c->capacity};
-      n = c->selector->Select(&eb, 0);
+      n = c->source->Wait(&eb, 0);
     }
     if (n < 0) {
       // A failing select is a bug or a broken fd set: crash loudly through
@@ -474,13 +493,12 @@ void LoopWrap::RunBatchUnsafe(bool take_io) {
       }
       n = 0;
     }
-    // The timer fd's readiness only means "look at the heap": drop its pair.
+    // The timer's pair only means "look at the heap" (the source consumed
+    // the expiry itself): drop it.
     bool timer_fired = false;
     n = DropToken(c->events, n, kTimerToken, &timer_fired);
-    if (timer_fired) {
-      TimerFdDrain(c->tfd);
-      c->armed_when = INT64_MAX;
-    }
+    if (timer_fired) c->armed_when = INT64_MAX;
+    if (c->hooks) n = c->hooks->AfterWait(c->events, n);
   } else {
     c->idle_passes++;
   }
@@ -496,8 +514,13 @@ void LoopWrap::RunBatchUnsafe(bool take_io) {
   StopIdle();
   c->in_batch = true;
   c->batches++;
+  // Held across the call: JS may close the loop, and the hooks must still
+  // see the end of the batch they saw begin.
+  std::shared_ptr<SourceHooks> hooks = c->hooks;
+  if (hooks) hooks->EnterBatch();
   int32_t flags = CallJs(c, n);
   c->in_batch = false;
+  if (hooks && hooks->EndBatch()) more = true;
   // JS may have closed the loop: then core_ is null (or closing) and c is
   // freed by its last close callback, after this returns.
   if (c->closing || core_ != c) return;
@@ -616,12 +639,15 @@ Napi::Value LoopWrap::Stats(const Napi::CallbackInfo& info) {
   o.Set("timers", static_cast<double>(core_->heap.Size()));
   o.Set("timerHeapBytes", static_cast<double>(core_->heap.HeapBytes()));
   o.Set("timerIndexBytes", static_cast<double>(core_->heap.IndexBytes()));
-  o.Set("registered",
-        static_cast<double>(core_->selector ? core_->selector->Size() -
-                                                  (core_->tfd >= 0 ? 1 : 0)
-                                            : 0));
+  double registered = 0;
+  if (core_->selector != nullptr) {
+    registered = core_->selector->Size() - (core_->selector->HasTimer() ? 1 : 0);
+  } else if (core_->hooks) {
+    registered = core_->hooks->Pending();
+  }
+  o.Set("registered", registered);
   o.Set("helperThread", core_->thread != nullptr);
-  o.Set("timerSource", core_->tfd >= 0 ? "timerfd" : "uv_timer");
+  o.Set("timerSource", core_->source_timer ? "timerfd" : "uv_timer");
   return o;
 }
 

@@ -1,10 +1,16 @@
-// The native half of SelectorEventLoop, living inside Node's own libuv loop
-// ("guest mode", DESIGN.md §3):
-//   * epoll: the selector's fd is watched by one uv_poll_t;
-//   * poll / select: a WaitThread blocks in the selector and hands each ready
+// The native half of the event loop, living inside Node's own libuv loop
+// ("guest mode", DESIGN.md §3). It hosts any EventSource (event_source.h):
+// a Selector (readiness) or a Proactor (completions, proactor.h):
+//   * epoll, io_uring: the source's fd is watched by one uv_poll_t;
+//   * poll / select: a WaitThread blocks in the source and hands each ready
 //     set over with uv_async_send;
-//   * timers: a TimerHeap armed on a timerfd registered in the same selector
-//     (a uv_timer_t where there is no timerfd);
+//   * timers: a TimerHeap beside the source, armed on the source's own timer
+//     (ArmTimer: a timerfd in its wait set) or, where it has none, on a
+//     uv_timer_t: one rule;
+//   * a proactor's binding is told where batches begin and end
+//     (SourceHooks): it frees what the previous batch delivered, owns
+//     accepted fds before JavaScript sees them, and flushes submissions
+//     with one system call after JavaScript returns;
 //   * each batch of (token, events) / (-1, timerId) pairs is written into one
 //     shared Int32Array and delivered with ONE napi_make_callback, so promise
 //     microtasks and nextTicks drain after every batch;
@@ -35,6 +41,7 @@
 
 #include <memory>
 
+#include "event_source.h"
 #include "selector.h"
 #include "timer_heap.h"
 #include "wait_thread.h"
@@ -43,8 +50,25 @@ namespace aionode {
 
 class LoopWrap;
 
-// Token of the timer fd inside the selector; never reaches JavaScript.
-constexpr Token kTimerToken = -2;
+// What a proactor's binding does around each batch (proactor_wrap.cc). All
+// called on the loop thread, from uv callbacks: none may throw.
+class SourceHooks {
+ public:
+  virtual ~SourceHooks() = default;
+  // A pass starts: what the previous batch delivered can go.
+  virtual void BeginPass() noexcept = 0;
+  // Wait filled pairs[0, n): take ownership of what they carry (accepted
+  // fds), retire final completions. Returns the count to deliver.
+  virtual int AfterWait(int32_t* pairs, int n) noexcept = 0;
+  // JavaScript runs the batch between these two; EndBatch flushes and
+  // returns whether the source has more to report at once.
+  virtual void EnterBatch() noexcept = 0;
+  virtual bool EndBatch() noexcept = 0;
+  // Whether the source may be waited on now (false once closed).
+  virtual bool Open() const noexcept = 0;
+  // For stats(): ops in flight.
+  virtual int Pending() const noexcept = 0;
+};
 
 // Everything the uv handles touch. Heap-allocated and freed by the last
 // uv_close callback, so it outlives the JS wrapper when GC comes first and
@@ -52,17 +76,19 @@ constexpr Token kTimerToken = -2;
 struct LoopCore {
   napi_env env = nullptr;
   LoopWrap* owner = nullptr;
-  std::shared_ptr<Selector> selector;
+  std::shared_ptr<EventSource> source;
+  Selector* selector = nullptr;         // source, when it is a selector
+  std::shared_ptr<SourceHooks> hooks;   // when it is a proactor
   TimerHeap heap;
-  int tfd = -1;
+  bool source_timer = false;            // ArmTimer, else uvtimer
   int64_t armed_when = INT64_MAX;
-  uv_poll_t* poll = nullptr;      // epoll / kqueue mode
+  uv_poll_t* poll = nullptr;      // epoll / kqueue / io_uring mode
   uv_async_t* async = nullptr;    // helper-thread mode
   std::unique_ptr<WaitThread> thread;
   bool thread_busy = false;       // armed and not yet consumed
   uv_idle_t* idle = nullptr;
   bool idle_on = false;
-  uv_timer_t* uvtimer = nullptr;  // only without timerfd
+  uv_timer_t* uvtimer = nullptr;  // only without source_timer
   int pending_closes = 0;
   napi_async_cleanup_hook_handle cleanup = nullptr;
   bool running = false;
@@ -101,8 +127,9 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
 
   // The constructor's second half, after the arguments are checked.
   void Setup(const Napi::CallbackInfo& info,
-             const std::shared_ptr<Selector>& sel, Napi::Int32Array events,
-             uv_loop_t* uvloop);
+             const std::shared_ptr<EventSource>& src, Selector* sel,
+             const std::shared_ptr<SourceHooks>& hooks,
+             Napi::Int32Array events, uv_loop_t* uvloop);
   LoopCore* Core(Napi::Env env, const char* use);
   void RunBatchUnsafe(bool take_io);
   void Rearm();

@@ -8,6 +8,8 @@
 #include "errno_table.h"
 #include "errors.h"
 #include "loop_wrap.h"
+#include "proactor.h"
+#include "proactor_wrap.h"
 #include "selector.h"
 #include "selector_wrap.h"
 
@@ -24,6 +26,10 @@ Napi::Value Time(const Napi::CallbackInfo& info) {
 
 Napi::Value AvailableSelectorsJs(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), AvailableSelectors());
+}
+
+Napi::Value AvailableProactorsJs(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), AvailableProactors());
 }
 
 Napi::Value ErrnoNameJs(const Napi::CallbackInfo& info) {
@@ -60,12 +66,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   }
   Napi::Function selector = SelectorWrap::Init(env);
   Napi::Function loop = LoopWrap::Init(env);
+  Napi::Function proactor = ProactorWrap::Init(env);
   data->selector_ctor = Napi::Persistent(selector);
   data->loop_ctor = Napi::Persistent(loop);
   exports.Set("NativeSelector", selector);
   exports.Set("NativeLoop", loop);
+  exports.Set("NativeProactor", proactor);
   SetFunction<Time>(env, exports, "time");
   SetFunction<AvailableSelectorsJs>(env, exports, "availableSelectors");
+  SetFunction<AvailableProactorsJs>(env, exports, "availableProactors");
   SetFunction<ErrnoNameJs>(env, exports, "errnoName");
   SetFunction<SetErrorFactory>(env, exports, "setErrorFactory");
   InitSocketOps(env, exports);

@@ -1,5 +1,7 @@
 #include "selector.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -7,6 +9,8 @@
 // The build decides which backends exist: binding.gyp / CMakeLists.txt add
 // backends/<name>_selector.cc and define AIO_HAVE_<NAME> together, so these
 // are the only platform conditions outside the backend files themselves.
+#include "timer_fd.h"
+
 #if defined(AIO_HAVE_EPOLL)
 #include "backends/epoll_selector.h"
 #endif
@@ -47,6 +51,50 @@ constexpr const char* kKnownNames[] = {"kqueue", "epoll",    "poll",
                                        "select", "io_uring", "iocp"};
 
 }  // namespace
+
+Selector::~Selector() {
+  if (timer_fd_ >= 0) close(timer_fd_);
+}
+
+int Selector::Wait(EventBuffer* out, int64_t timeout_ns) {
+  int n = Select(out, timeout_ns);
+  if (timer_fd_ < 0 || n <= 0) return n;
+  for (int i = 0; i < n; ++i) {
+    if (out->data[2 * i] == kTimerToken) {
+      // Consumed here, where it was reported: a helper thread that hands
+      // the pair over would otherwise see the fd readable again at once.
+      TimerFdDrain(timer_fd_);
+      break;
+    }
+  }
+  return n;
+}
+
+int Selector::ArmTimer(int64_t when_ns) {
+  if (timer_fd_ < 0) {
+    // The first call, on the owning thread before any helper thread waits:
+    // Register is the same path a caller's fd takes, so every backend
+    // watches the timer in its own set (epoll's, poll's or select's).
+    int fd = TimerFdCreate();
+    if (fd < 0) return fd;
+    int rc = Register(fd, kTimerToken, kReadable);
+    if (rc < 0) {
+      close(fd);
+      return rc;
+    }
+    timer_fd_ = fd;
+  }
+  // TimerFdArm maps a zero or past deadline to 1 ns: it fires.
+  return when_ns == INT64_MAX ? TimerFdDisarm(timer_fd_)
+                              : TimerFdArm(timer_fd_, when_ns);
+}
+
+void Selector::DropTimer() {
+  if (timer_fd_ < 0) return;
+  Unregister(timer_fd_);
+  close(timer_fd_);
+  timer_fd_ = -1;
+}
 
 int CreateSelector(const char* name, std::unique_ptr<Selector>* out) {
   if (name == nullptr || out == nullptr) return -EINVAL;

@@ -22,10 +22,9 @@
 #include <cstdint>
 #include <memory>
 
-namespace aionode {
+#include "event_source.h"
 
-using Fd = int;
-using Token = int32_t;
+namespace aionode {
 
 // Interest and event bits. They equal Python's selectors.EVENT_READ and
 // EVENT_WRITE so they cross into JavaScript unchanged.
@@ -34,16 +33,12 @@ enum : uint32_t {
   kWritable = 2,
 };
 
-// Caller-owned output of Select: `capacity` (token, events) pairs laid out as
-// data[2*i] = token, data[2*i+1] = events. Select never writes past capacity.
-struct EventBuffer {
-  int32_t* data;
-  int capacity;  // in pairs
-};
-
-class Selector {
+// A Selector is an EventSource (event_source.h) whose Wait is Select and
+// whose pairs are (token, events). Its timer (ArmTimer, Linux) is a timerfd
+// registered in its own interest set under kTimerToken, drained inside Wait.
+class Selector : public EventSource {
  public:
-  virtual ~Selector() = default;
+  ~Selector() override;
 
   // Starts watching `fd` for `interest` (kReadable | kWritable, non-zero).
   // -EEXIST if fd is already registered, -EBADF if fd is not open,
@@ -83,8 +78,21 @@ class Selector {
   // The backend's name: "epoll", "poll", "select".
   virtual const char* Name() const = 0;
 
-  // Number of registered fds.
+  // Number of registered fds (the timer's, once armed, included).
   virtual int Size() const = 0;
+
+  // EventSource: Wait is Select, plus draining the timer fd when its
+  // (kTimerToken, events) pair is among the results.
+  int Wait(EventBuffer* out, int64_t timeout_ns) override;
+  int ArmTimer(int64_t when_ns) override;
+
+  // Unregisters and closes the timer fd (the host is done with it), so the
+  // selector's size is what JavaScript registered. Idempotent.
+  void DropTimer();
+  bool HasTimer() const { return timer_fd_ >= 0; }
+
+ private:
+  int timer_fd_ = -1;
 };
 
 // Creates the backend called `name` ("epoll", "poll", "select", or

@@ -830,4 +830,21 @@ void InitSocketOps(Napi::Env env, Napi::Object exports) {
   exports.Set("constants", Constants(env));
 }
 
+// ---- shared with the proactor binding (socket_args.h) ------------------------
+
+int ReadSocketAddress(napi_env env, napi_value v, const char* name,
+                      SockAddr* out) {
+  return ReadAddress(env, v, name, out);
+}
+
+Napi::Value SocketAddressToJs(Napi::Env env, const SockAddr& addr) {
+  AddressText t;
+  if (FormatAddress(addr, &t) < 0) return env.Null();
+  return ToJsAddress(env, t);
+}
+
+int OwnFd(Napi::Env env, int fd) { return Own(env, fd); }
+
+bool DisownFd(Napi::Env env, int fd) { return Disown(env, fd); }
+
 }  // namespace aionode

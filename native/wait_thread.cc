@@ -6,7 +6,7 @@
 
 namespace aionode {
 
-WaitThread::WaitThread(std::shared_ptr<Selector> selector, int capacity,
+WaitThread::WaitThread(std::shared_ptr<EventSource> selector, int capacity,
                        Notify notify, void* arg)
     : selector_(std::move(selector)),
       notify_(notify),
@@ -47,8 +47,8 @@ void WaitThread::Stop() {
     stop_ = true;
     cv_.notify_one();
   }
-  // The wake-up is level-triggered state in the selector, so it also stops
-  // a thread that is between checking stop_ and entering Select.
+  // The wake-up is level-triggered state in the source, so it also stops
+  // a thread that is between checking stop_ and entering Wait.
   selector_->Wakeup();
   // Stop runs from the loop's close path, its cleanup hook and destructors:
   // a join that throws must neither escape nor leave a joinable std::thread
@@ -70,7 +70,7 @@ void WaitThread::Run() {
     int n;
     do {
       lock.unlock();
-      n = selector_->Select(&eb, -1);
+      n = selector_->Wait(&eb, -1);
       lock.lock();
       // A zero count means a wake-up (an interest change or Stop): select
       // again with the new interest set instead of handing over nothing.

@@ -1,5 +1,5 @@
-// Drives a selector that has no pollable fd (poll, select) from Node's loop,
-// as Trio's guest mode does: a helper thread blocks in Select(-1), hands the
+// Drives an event source that has no pollable fd (poll, select) from Node's loop,
+// as Trio's guest mode does: a helper thread blocks in Wait(-1), hands the
 // ready set to the loop thread through `notify` (uv_async_send in the
 // binding), and then waits until the loop thread has consumed it and calls
 // Arm() again. Only one ready set is ever in flight, so the loop thread
@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "selector.h"
+#include "event_source.h"
 
 namespace aionode {
 
@@ -25,19 +25,19 @@ class WaitThread {
  public:
   using Notify = void (*)(void* arg);
 
-  WaitThread(std::shared_ptr<Selector> selector, int capacity, Notify notify,
+  WaitThread(std::shared_ptr<EventSource> source, int capacity, Notify notify,
              void* arg);
   ~WaitThread();  // Stops the thread if it still runs.
 
   // Starts the thread (parked until Arm). Returns 0 or -errno.
   int Start();
 
-  // Lets the thread run one more Select(-1).
+  // Lets the thread run one more Wait(-1).
   void Arm();
 
   // Copies the set handed over by the last notify into out (at most cap
   // pairs). Returns the pair count, 0 if nothing is pending, or the -errno
-  // Select failed with.
+  // Wait failed with.
   int Take(int32_t* out, int cap);
 
   // Stops and joins the thread. Idempotent.
@@ -46,7 +46,7 @@ class WaitThread {
  private:
   void Run();
 
-  std::shared_ptr<Selector> selector_;
+  std::shared_ptr<EventSource> selector_;
   Notify notify_;
   void* arg_;
   std::mutex mu_;

@@ -45,6 +45,8 @@
 namespace aionode {
 void RunSocketTests(void (*run)(const std::string&, const std::function<void()>&),
                     void (*fail)(const std::string&));  // socket_test.cc
+void RunIoUringTests(void (*run)(const std::string&, const std::function<void()>&),
+                     void (*fail)(const std::string&));  // io_uring_test.cc
 namespace {
 
 // ---- harness ---------------------------------------------------------------
@@ -1173,6 +1175,7 @@ int main() {
   }
   Run("timer fd: arm, fire, disarm, drain", TestTimerFd);
   RunSocketTests(Run, Fail);
+  RunIoUringTests(Run, Fail);
   std::printf("# %.0f ms\n", static_cast<double>(MonotonicNs() - start) / 1e6);
   std::printf("core: %d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;

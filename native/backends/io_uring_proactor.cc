@@ -1,0 +1,908 @@
+// Linux io_uring backend of the proactor contract (proactor.h), built with
+// AIO_HAVE_IO_URING. Raw system calls (no liburing): io_uring_setup,
+// io_uring_enter and io_uring_register through syscall(2), the SQ and CQ
+// rings mmap'd as io_uring_setup(2) describes. No SQPOLL: submissions sit
+// in the SQ until Flush (one io_uring_enter), which the host calls once per
+// loop pass; the ring fd polls readable while the CQ holds entries, so the
+// host watches it with the same uv_poll_t it uses for epoll.
+//
+// user_data of an op's SQE is the address of its Op record, which lives
+// until the op's final CQE has been reaped; the host's own ops (the timer
+// and wake-up polls, cancels) use the small reserved values below, which no
+// heap address can equal.
+//
+// Timer: a timerfd watched by an internal multishot POLL_ADD (a one-shot
+// one re-armed after every expiry on kernels before 5.13). Chosen over
+// IORING_OP_TIMEOUT because re-arming a timerfd is one timerfd_settime
+// with no SQE and no CQE, while a TIMEOUT needs a TIMEOUT_REMOVE/UPDATE
+// round trip (two CQEs, and races between expiry and update) every time
+// the earliest deadline moves; and it is the same timer_fd.cc the selector
+// backends use, zero and past deadlines included.
+#include <linux/io_uring.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <new>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "../clock.h"
+#include "../proactor.h"
+#include "../timer_fd.h"
+#include "backend_util.h"
+
+namespace aionode {
+namespace {
+
+constexpr uint64_t kUdIgnore = 0;  // cancels: their own CQEs say nothing
+constexpr uint64_t kUdTimer = 1;
+constexpr uint64_t kUdWake = 2;
+
+constexpr int kIovMax = 1024;
+
+int SysSetup(unsigned entries, struct io_uring_params* p) {
+  return static_cast<int>(syscall(__NR_io_uring_setup, entries, p));
+}
+int SysEnter(int fd, unsigned to_submit, unsigned min_complete,
+             unsigned flags) {
+  return static_cast<int>(syscall(__NR_io_uring_enter, fd, to_submit,
+                                  min_complete, flags, nullptr, 0));
+}
+int SysRegister(int fd, unsigned op, void* arg, unsigned nr) {
+  return static_cast<int>(syscall(__NR_io_uring_register, fd, op, arg, nr));
+}
+
+unsigned LoadAcquire(const unsigned* p) {
+  return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+void StoreRelease(unsigned* p, unsigned v) {
+  __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+struct Op {
+  Token token = 0;
+  Fd fd = -1;
+  OpKind kind = OpKind::kRecv;
+  bool cancel_requested = false;
+  uint32_t interest = 0;  // poll
+  void* buf = nullptr;
+  size_t len = 0;
+  SockAddr addr;                 // peer (accept, recvfrom) or target
+  socklen_t addrlen = 0;         // accept's in/out length
+  struct msghdr msg = {};        // recvfrom / sendmsg
+  struct iovec iov1 = {};        // recvfrom's one buffer
+  std::vector<struct iovec> iovs;  // sendmsg's buffers
+};
+
+// What the kernel offers, by opcode and by feature bit; the features with
+// no probe flag of their own are read from the opcode or feature that came
+// in the same kernel release (noted beside each).
+struct Probe {
+  bool ops[256] = {};
+  uint32_t features = 0;
+};
+
+constexpr struct {
+  int op;
+  const char* name;
+} kRequired[] = {
+    {IORING_OP_RECV, "IORING_OP_RECV"},
+    {IORING_OP_SEND, "IORING_OP_SEND"},
+    {IORING_OP_RECVMSG, "IORING_OP_RECVMSG"},
+    {IORING_OP_SENDMSG, "IORING_OP_SENDMSG"},
+    {IORING_OP_ACCEPT, "IORING_OP_ACCEPT"},
+    {IORING_OP_CONNECT, "IORING_OP_CONNECT"},
+    {IORING_OP_POLL_ADD, "IORING_OP_POLL_ADD"},
+    {IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL"},
+};
+
+// Test hooks, read once per creation: AIONODE_TEST_IO_URING=enosys|eperm
+// makes io_uring_setup "fail" with that errno; =noop:<opcode number> makes
+// the probe report that opcode missing. The refusal paths can then be
+// tested on a kernel that allows everything.
+void ReadTestHooks(int* fake_errno, int* hide_op) {
+  *fake_errno = 0;
+  *hide_op = -1;
+  const char* v = std::getenv("AIONODE_TEST_IO_URING");
+  if (v == nullptr) return;
+  if (std::strcmp(v, "enosys") == 0) *fake_errno = ENOSYS;
+  if (std::strcmp(v, "eperm") == 0) *fake_errno = EPERM;
+  if (std::strncmp(v, "noop:", 5) == 0) *hide_op = std::atoi(v + 5);
+}
+
+class IoUringProactor final : public Proactor {
+ public:
+  static int Create(unsigned entries, std::unique_ptr<Proactor>* out,
+                    std::string* why);
+  ~IoUringProactor() override;
+
+  int Wait(EventBuffer* out, int64_t timeout_ns) override;
+  int Wakeup() override;
+  Fd BackendFd() const override { return ring_fd_; }
+  const char* Name() const override { return "io_uring"; }
+  int ArmTimer(int64_t when_ns) override;
+
+  int SubmitRecv(Token token, Fd fd, void* buf, size_t len) override;
+  int SubmitRecvFrom(Token token, Fd fd, void* buf, size_t len) override;
+  int SubmitSend(Token token, Fd fd, const void* buf, size_t len) override;
+  int SubmitSendMsg(Token token, Fd fd, const struct iovec* iov, int iovcnt,
+                    const SockAddr* to) override;
+  int SubmitAccept(Token token, Fd fd) override;
+  int SubmitAcceptMany(Token token, Fd fd) override;
+  int SubmitConnect(Token token, Fd fd, const SockAddr& addr) override;
+  int SubmitPoll(Token token, Fd fd, uint32_t interest) override;
+  int Cancel(Token token) override;
+  int CancelFd(Fd fd) override;
+  int OpsOnFd(Fd fd) const override;
+  int Pending() const override { return static_cast<int>(live_.size()); }
+  int KindOf(Token token, OpKind* out) const override;
+  int Flush() override;
+  void SetAutoFlush(bool on) override { auto_flush_ = on; }
+  bool HasBuffered() const override { return !buffered_.empty(); }
+  int Address(Token token, SockAddr* out) const override;
+  void BeginBatch() override;
+  int Drain(int64_t timeout_ns) override;
+
+  const ProactorFeatures& features() const { return features_; }
+
+ private:
+  IoUringProactor() = default;
+  int MapRings(const struct io_uring_params& p);
+  // A zeroed SQE at the tail, or null when the SQ stays full after an
+  // inline flush. Commit() publishes it.
+  struct io_uring_sqe* GetSqe();
+  void Commit();
+  int Begin(Token token, Fd fd, OpKind kind, Op** out);
+  // Queues op's SQE (filled by PrepOp) and files it as live.
+  int Queue(Op* op);
+  void PrepOp(Op* op, struct io_uring_sqe* sqe);
+  int QueueInternalPoll(uint64_t ud, int fd);
+  int QueueCancel(uint64_t target);
+  void MaybeFlush() {
+    if (auto_flush_) Flush();
+  }
+  // Takes CQEs into out (null: drop them) until out is full. Returns the
+  // pairs written.
+  int Reap(EventBuffer* out, int count);
+  bool Emit(EventBuffer* out, int* count, int32_t token, int32_t value);
+  void Finish(Op* op);
+
+  int ring_fd_ = -1;
+  // SQ ring
+  void* sq_ptr_ = nullptr;
+  size_t sq_size_ = 0;
+  unsigned* sq_khead_ = nullptr;
+  unsigned* sq_ktail_ = nullptr;
+  unsigned* sq_kflags_ = nullptr;
+  unsigned* sq_array_ = nullptr;
+  unsigned sq_mask_ = 0;
+  unsigned sq_entries_ = 0;
+  unsigned sq_tail_ = 0;  // ours; published to *sq_ktail_ by Commit
+  struct io_uring_sqe* sqes_ = nullptr;
+  size_t sqes_size_ = 0;
+  // CQ ring (the same mapping as the SQ ring with IORING_FEAT_SINGLE_MMAP)
+  void* cq_ptr_ = nullptr;
+  size_t cq_size_ = 0;
+  unsigned* cq_khead_ = nullptr;
+  unsigned* cq_ktail_ = nullptr;
+  unsigned cq_mask_ = 0;
+  struct io_uring_cqe* cqes_ = nullptr;
+
+  Probe probe_;
+  ProactorFeatures features_;
+  std::unordered_map<Token, Op*> live_;
+  std::unordered_map<Fd, int> per_fd_;
+  std::vector<Op*> retired_;  // reported this batch; kept for Address
+  std::deque<std::pair<int32_t, int32_t>> buffered_;
+  bool auto_flush_ = true;
+  bool closed_ = false;
+  int timer_fd_ = -1;
+  bool timer_poll_live_ = false;
+  backend::WakeupFd wake_;
+  bool wake_poll_live_ = false;
+  bool internal_rearm_ = false;  // an internal poll was re-queued in Reap
+  bool woken_ = false;           // Reap consumed a Wakeup()
+};
+
+int IoUringProactor::Create(unsigned entries, std::unique_ptr<Proactor>* out,
+                            std::string* why) {
+  int fake_errno, hide_op;
+  ReadTestHooks(&fake_errno, &hide_op);
+  if (entries == 0) entries = 256;
+  std::unique_ptr<IoUringProactor> p(new IoUringProactor());
+  struct io_uring_params params;
+  std::memset(&params, 0, sizeof(params));
+  params.flags = IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL;
+  int fd = fake_errno != 0 ? (errno = fake_errno, -1) : SysSetup(entries, &params);
+  if (fd < 0 && errno == EINVAL) {
+    // SUBMIT_ALL is 5.18; older kernels refuse the unknown flag.
+    std::memset(&params, 0, sizeof(params));
+    params.flags = IORING_SETUP_CLAMP;
+    fd = SysSetup(entries, &params);
+  }
+  if (fd < 0) {
+    int err = errno;
+    if (why != nullptr) *why = IoUringRefusal(err);
+    return -err;
+  }
+  p->ring_fd_ = fd;
+  // io_uring_setup(2) gives no O_CLOEXEC flag on old kernels; set it so the
+  // ring never leaks into a child.
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  int rc = p->MapRings(params);
+  if (rc < 0) {
+    if (why != nullptr) *why = "cannot map the io_uring rings";
+    return rc;
+  }
+
+  // io_uring_register(2) IORING_REGISTER_PROBE: one flag per opcode.
+  const size_t probe_size =
+      sizeof(struct io_uring_probe) + 256 * sizeof(struct io_uring_probe_op);
+  std::vector<unsigned char> raw(probe_size, 0);
+  auto* probe = reinterpret_cast<struct io_uring_probe*>(raw.data());
+  if (SysRegister(fd, IORING_REGISTER_PROBE, probe, 256) < 0) {
+    int err = errno;
+    if (why != nullptr) {
+      *why = "io_uring probe failed (IORING_REGISTER_PROBE is 5.6+): " +
+             std::string(std::strerror(err));
+    }
+    return -(err == EINVAL ? EOPNOTSUPP : err);
+  }
+  for (unsigned i = 0; i < probe->ops_len && i < 256; ++i) {
+    if (probe->ops[i].flags & IO_URING_OP_SUPPORTED) {
+      p->probe_.ops[probe->ops[i].op] = true;
+    }
+  }
+  if (hide_op >= 0 && hide_op < 256) p->probe_.ops[hide_op] = false;
+  p->probe_.features = params.features;
+  for (const auto& r : kRequired) {
+    if (!p->probe_.ops[r.op]) {
+      if (why != nullptr) {
+        *why = std::string("io_uring lacks the required opcode ") + r.name +
+               " (kernel too old)";
+      }
+      return -EOPNOTSUPP;
+    }
+  }
+  ProactorFeatures& f = p->features_;
+  // IORING_OP_SOCKET, multishot accept, ASYNC_CANCEL_FD/ALL/ANY and
+  // provided-buffer rings all came in 5.19.
+  const bool v519 = p->probe_.ops[IORING_OP_SOCKET];
+  f.multishot_accept = v519;
+  f.cancel_fd_all = v519;
+  f.cancel_any = v519;
+  f.provided_buffer_ring = v519;
+  // Multishot recv came with IORING_OP_SEND_ZC (6.0).
+  f.multishot_recv = p->probe_.ops[IORING_OP_SEND_ZC];
+  // Multishot poll came with IORING_FEAT_RSRC_TAGS (5.13).
+  f.poll_multishot = (params.features & IORING_FEAT_RSRC_TAGS) != 0;
+  f.ext_arg = (params.features & IORING_FEAT_EXT_ARG) != 0;
+  f.nodrop = (params.features & IORING_FEAT_NODROP) != 0;
+
+  rc = p->wake_.Open();
+  if (rc < 0) {
+    if (why != nullptr) *why = "cannot create the wake-up eventfd";
+    return rc;
+  }
+  rc = p->QueueInternalPoll(kUdWake, p->wake_.read_fd());
+  if (rc == 0) rc = p->Flush();
+  if (rc < 0) {
+    if (why != nullptr) *why = "cannot submit the wake-up poll";
+    return rc;
+  }
+  p->wake_poll_live_ = true;
+  *out = std::move(p);
+  return 0;
+}
+
+int IoUringProactor::MapRings(const struct io_uring_params& p) {
+  sq_size_ = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+  cq_size_ = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+  const bool single = (p.features & IORING_FEAT_SINGLE_MMAP) != 0;
+  if (single && cq_size_ > sq_size_) sq_size_ = cq_size_;
+  sq_ptr_ = mmap(nullptr, sq_size_, PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_POPULATE, ring_fd_, IORING_OFF_SQ_RING);
+  if (sq_ptr_ == MAP_FAILED) {
+    sq_ptr_ = nullptr;
+    return -errno;
+  }
+  if (single) {
+    cq_ptr_ = sq_ptr_;
+  } else {
+    cq_ptr_ = mmap(nullptr, cq_size_, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_POPULATE, ring_fd_, IORING_OFF_CQ_RING);
+    if (cq_ptr_ == MAP_FAILED) {
+      cq_ptr_ = nullptr;
+      return -errno;
+    }
+  }
+  sqes_size_ = p.sq_entries * sizeof(struct io_uring_sqe);
+  void* s = mmap(nullptr, sqes_size_, PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_POPULATE, ring_fd_, IORING_OFF_SQES);
+  if (s == MAP_FAILED) return -errno;
+  sqes_ = static_cast<struct io_uring_sqe*>(s);
+  char* sq = static_cast<char*>(sq_ptr_);
+  sq_khead_ = reinterpret_cast<unsigned*>(sq + p.sq_off.head);
+  sq_ktail_ = reinterpret_cast<unsigned*>(sq + p.sq_off.tail);
+  sq_kflags_ = reinterpret_cast<unsigned*>(sq + p.sq_off.flags);
+  sq_array_ = reinterpret_cast<unsigned*>(sq + p.sq_off.array);
+  sq_mask_ = *reinterpret_cast<unsigned*>(sq + p.sq_off.ring_mask);
+  sq_entries_ = p.sq_entries;
+  sq_tail_ = *sq_ktail_;
+  char* cq = static_cast<char*>(cq_ptr_);
+  cq_khead_ = reinterpret_cast<unsigned*>(cq + p.cq_off.head);
+  cq_ktail_ = reinterpret_cast<unsigned*>(cq + p.cq_off.tail);
+  cq_mask_ = *reinterpret_cast<unsigned*>(cq + p.cq_off.ring_mask);
+  cqes_ = reinterpret_cast<struct io_uring_cqe*>(cq + p.cq_off.cqes);
+  return 0;
+}
+
+IoUringProactor::~IoUringProactor() {
+  if (ring_fd_ >= 0 && !closed_) Drain(2000000000);
+  // Ops the kernel never finished (Drain timed out) are leaked on purpose:
+  // their memory may still be written into.
+  if (live_.empty()) {
+    for (Op* op : retired_) delete op;
+  }
+  retired_.clear();
+  if (sqes_ != nullptr) munmap(sqes_, sqes_size_);
+  if (cq_ptr_ != nullptr && cq_ptr_ != sq_ptr_) munmap(cq_ptr_, cq_size_);
+  if (sq_ptr_ != nullptr) munmap(sq_ptr_, sq_size_);
+  if (ring_fd_ >= 0) close(ring_fd_);
+  if (timer_fd_ >= 0) close(timer_fd_);
+}
+
+struct io_uring_sqe* IoUringProactor::GetSqe() {
+  if (sq_tail_ - LoadAcquire(sq_khead_) >= sq_entries_) {
+    Flush();  // full: pass what is there now, inline
+    if (sq_tail_ - LoadAcquire(sq_khead_) >= sq_entries_) return nullptr;
+  }
+  struct io_uring_sqe* sqe = &sqes_[sq_tail_ & sq_mask_];
+  std::memset(sqe, 0, sizeof(*sqe));
+  return sqe;
+}
+
+void IoUringProactor::Commit() {
+  sq_array_[sq_tail_ & sq_mask_] = sq_tail_ & sq_mask_;
+  ++sq_tail_;
+  StoreRelease(sq_ktail_, sq_tail_);
+}
+
+int IoUringProactor::Flush() {
+  if (ring_fd_ < 0) return 0;
+  for (;;) {
+    unsigned to_submit = sq_tail_ - LoadAcquire(sq_khead_);
+    if (to_submit == 0) return 0;
+    int rc = SysEnter(ring_fd_, to_submit, 0, 0);
+    if (rc >= 0) return rc;
+    if (errno == EINTR) continue;
+    // EAGAIN / EBUSY (out of memory, CQ overflow): the SQEs stay queued
+    // and go with the next flush.
+    return -errno;
+  }
+}
+
+int IoUringProactor::Begin(Token token, Fd fd, OpKind kind, Op** out) {
+  if (closed_) return -EBADF;
+  if (token < 0) return -EINVAL;
+  if (fd < 0) return -EBADF;
+  if (live_.count(token) != 0) return -EEXIST;
+  Op* op = new (std::nothrow) Op();
+  if (op == nullptr) return -ENOMEM;
+  op->token = token;
+  op->fd = fd;
+  op->kind = kind;
+  *out = op;
+  return 0;
+}
+
+void IoUringProactor::PrepOp(Op* op, struct io_uring_sqe* sqe) {
+  sqe->fd = op->fd;
+  sqe->user_data = reinterpret_cast<uint64_t>(op);
+  switch (op->kind) {
+    case OpKind::kRecv:
+      sqe->opcode = IORING_OP_RECV;
+      sqe->addr = reinterpret_cast<uint64_t>(op->buf);
+      sqe->len = static_cast<uint32_t>(op->len);
+      break;
+    case OpKind::kRecvFrom:
+      sqe->opcode = IORING_OP_RECVMSG;
+      op->iov1.iov_base = op->buf;
+      op->iov1.iov_len = op->len;
+      op->msg = {};
+      op->msg.msg_name = &op->addr.storage;
+      op->msg.msg_namelen = sizeof(op->addr.storage);
+      op->msg.msg_iov = &op->iov1;
+      op->msg.msg_iovlen = 1;
+      sqe->addr = reinterpret_cast<uint64_t>(&op->msg);
+      sqe->len = 1;
+      break;
+    case OpKind::kSend:
+      sqe->opcode = IORING_OP_SEND;
+      sqe->addr = reinterpret_cast<uint64_t>(op->buf);
+      sqe->len = static_cast<uint32_t>(op->len);
+      sqe->msg_flags = MSG_NOSIGNAL;
+      break;
+    case OpKind::kSendMsg:
+      sqe->opcode = IORING_OP_SENDMSG;
+      op->msg = {};
+      if (op->addr.len > 0) {
+        op->msg.msg_name = &op->addr.storage;
+        op->msg.msg_namelen = op->addr.len;
+      }
+      op->msg.msg_iov = op->iovs.data();
+      op->msg.msg_iovlen = op->iovs.size();
+      sqe->addr = reinterpret_cast<uint64_t>(&op->msg);
+      sqe->len = 1;
+      sqe->msg_flags = MSG_NOSIGNAL;
+      break;
+    case OpKind::kAccept:
+      sqe->opcode = IORING_OP_ACCEPT;
+      op->addrlen = sizeof(op->addr.storage);
+      sqe->addr = reinterpret_cast<uint64_t>(&op->addr.storage);
+      sqe->addr2 = reinterpret_cast<uint64_t>(&op->addrlen);
+      sqe->accept_flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
+      break;
+    case OpKind::kAcceptMany:
+      // No address: one storage cannot serve many completions; the peer
+      // is getpeername's.
+      sqe->opcode = IORING_OP_ACCEPT;
+      sqe->accept_flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
+      if (features_.multishot_accept) sqe->ioprio |= IORING_ACCEPT_MULTISHOT;
+      break;
+    case OpKind::kConnect:
+      sqe->opcode = IORING_OP_CONNECT;
+      sqe->addr = reinterpret_cast<uint64_t>(&op->addr.storage);
+      sqe->off = op->addr.len;
+      break;
+    case OpKind::kPoll: {
+      sqe->opcode = IORING_OP_POLL_ADD;
+      uint32_t ev = 0;
+      if (op->interest & kReadable) ev |= POLLIN;
+      if (op->interest & kWritable) ev |= POLLOUT;
+      sqe->poll32_events = ev;  // little-endian: Linux on BE swaps words
+      break;
+    }
+  }
+}
+
+int IoUringProactor::Queue(Op* op) {
+  struct io_uring_sqe* sqe = GetSqe();
+  if (sqe == nullptr) {
+    delete op;
+    return -EBUSY;
+  }
+  PrepOp(op, sqe);
+  Commit();
+  live_[op->token] = op;
+  per_fd_[op->fd]++;
+  MaybeFlush();
+  return 0;
+}
+
+int IoUringProactor::QueueInternalPoll(uint64_t ud, int fd) {
+  struct io_uring_sqe* sqe = GetSqe();
+  if (sqe == nullptr) return -EBUSY;
+  sqe->opcode = IORING_OP_POLL_ADD;
+  sqe->fd = fd;
+  sqe->poll32_events = POLLIN;
+  if (features_.poll_multishot) sqe->len = IORING_POLL_ADD_MULTI;
+  sqe->user_data = ud;
+  Commit();
+  return 0;
+}
+
+int IoUringProactor::QueueCancel(uint64_t target) {
+  struct io_uring_sqe* sqe = GetSqe();
+  if (sqe == nullptr) return -EBUSY;
+  sqe->opcode = IORING_OP_ASYNC_CANCEL;
+  sqe->fd = -1;
+  sqe->addr = target;
+  sqe->user_data = kUdIgnore;
+  Commit();
+  return 0;
+}
+
+int IoUringProactor::SubmitRecv(Token token, Fd fd, void* buf, size_t len) {
+  Op* op;
+  int rc = Begin(token, fd, OpKind::kRecv, &op);
+  if (rc < 0) return rc;
+  op->buf = buf;
+  op->len = len;
+  return Queue(op);
+}
+
+int IoUringProactor::SubmitRecvFrom(Token token, Fd fd, void* buf,
+                                    size_t len) {
+  Op* op;
+  int rc = Begin(token, fd, OpKind::kRecvFrom, &op);
+  if (rc < 0) return rc;
+  op->buf = buf;
+  op->len = len;
+  return Queue(op);
+}
+
+int IoUringProactor::SubmitSend(Token token, Fd fd, const void* buf,
+                                size_t len) {
+  Op* op;
+  int rc = Begin(token, fd, OpKind::kSend, &op);
+  if (rc < 0) return rc;
+  op->buf = const_cast<void*>(buf);
+  op->len = len;
+  return Queue(op);
+}
+
+int IoUringProactor::SubmitSendMsg(Token token, Fd fd,
+                                   const struct iovec* iov, int iovcnt,
+                                   const SockAddr* to) {
+  if (iovcnt < 0 || iovcnt > kIovMax) return -EINVAL;
+  Op* op;
+  int rc = Begin(token, fd, OpKind::kSendMsg, &op);
+  if (rc < 0) return rc;
+  try {
+    op->iovs.assign(iov, iov + iovcnt);
+  } catch (...) {
+    delete op;
+    return -ENOMEM;
+  }
+  if (to != nullptr) op->addr = *to;
+  return Queue(op);
+}
+
+int IoUringProactor::SubmitAccept(Token token, Fd fd) {
+  Op* op;
+  int rc = Begin(token, fd, OpKind::kAccept, &op);
+  if (rc < 0) return rc;
+  return Queue(op);
+}
+
+int IoUringProactor::SubmitAcceptMany(Token token, Fd fd) {
+  Op* op;
+  int rc = Begin(token, fd, OpKind::kAcceptMany, &op);
+  if (rc < 0) return rc;
+  return Queue(op);
+}
+
+int IoUringProactor::SubmitConnect(Token token, Fd fd, const SockAddr& addr) {
+  Op* op;
+  int rc = Begin(token, fd, OpKind::kConnect, &op);
+  if (rc < 0) return rc;
+  op->addr = addr;
+  return Queue(op);
+}
+
+int IoUringProactor::SubmitPoll(Token token, Fd fd, uint32_t interest) {
+  if (!backend::ValidInterest(interest)) return -EINVAL;
+  Op* op;
+  int rc = Begin(token, fd, OpKind::kPoll, &op);
+  if (rc < 0) return rc;
+  op->interest = interest;
+  return Queue(op);
+}
+
+int IoUringProactor::Cancel(Token token) {
+  auto it = live_.find(token);
+  if (it == live_.end()) return -ENOENT;
+  Op* op = it->second;
+  if (op->cancel_requested) return 0;
+  int rc = QueueCancel(reinterpret_cast<uint64_t>(op));
+  if (rc < 0) return rc;
+  op->cancel_requested = true;
+  MaybeFlush();
+  return 0;
+}
+
+int IoUringProactor::CancelFd(Fd fd) {
+  int n = OpsOnFd(fd);
+  if (n == 0) return 0;
+  if (features_.cancel_fd_all) {
+    struct io_uring_sqe* sqe = GetSqe();
+    if (sqe == nullptr) return -EBUSY;
+    sqe->opcode = IORING_OP_ASYNC_CANCEL;
+    sqe->fd = fd;
+    sqe->cancel_flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL;
+    sqe->user_data = kUdIgnore;
+    Commit();
+    for (auto& kv : live_) {
+      if (kv.second->fd == fd) kv.second->cancel_requested = true;
+    }
+  } else {
+    for (auto& kv : live_) {
+      Op* op = kv.second;
+      if (op->fd != fd || op->cancel_requested) continue;
+      if (QueueCancel(reinterpret_cast<uint64_t>(op)) == 0) {
+        op->cancel_requested = true;
+      }
+    }
+  }
+  MaybeFlush();
+  return n;
+}
+
+int IoUringProactor::OpsOnFd(Fd fd) const {
+  auto it = per_fd_.find(fd);
+  return it == per_fd_.end() ? 0 : it->second;
+}
+
+int IoUringProactor::KindOf(Token token, OpKind* out) const {
+  auto it = live_.find(token);
+  if (it == live_.end()) return -ENOENT;
+  *out = it->second->kind;
+  return 0;
+}
+
+int IoUringProactor::Address(Token token, SockAddr* out) const {
+  for (auto it = retired_.rbegin(); it != retired_.rend(); ++it) {
+    if ((*it)->token == token) {
+      *out = (*it)->addr;
+      return 0;
+    }
+  }
+  return -ENOENT;
+}
+
+void IoUringProactor::BeginBatch() {
+  for (Op* op : retired_) delete op;
+  retired_.clear();
+}
+
+int IoUringProactor::Wakeup() { return wake_.Signal(); }
+
+int IoUringProactor::ArmTimer(int64_t when_ns) {
+  if (closed_) return -EBADF;
+  if (timer_fd_ < 0) {
+    int fd = TimerFdCreate();
+    if (fd < 0) return fd;
+    timer_fd_ = fd;
+  }
+  if (!timer_poll_live_) {
+    int rc = QueueInternalPoll(kUdTimer, timer_fd_);
+    if (rc < 0) return rc;
+    timer_poll_live_ = true;
+    // Rare (once, or after a one-shot poll fired): flushed at once, since
+    // the host arms after the batch's own flush.
+    Flush();
+  }
+  return when_ns == INT64_MAX ? TimerFdDisarm(timer_fd_)
+                              : TimerFdArm(timer_fd_, when_ns);
+}
+
+bool IoUringProactor::Emit(EventBuffer* out, int* count, int32_t token,
+                           int32_t value) {
+  if (out == nullptr) return true;
+  if (*count < out->capacity) {
+    out->data[2 * *count] = token;
+    out->data[2 * *count + 1] = value;
+    ++*count;
+  } else {
+    buffered_.emplace_back(token, value);
+  }
+  return true;
+}
+
+void IoUringProactor::Finish(Op* op) {
+  live_.erase(op->token);
+  auto it = per_fd_.find(op->fd);
+  if (it != per_fd_.end() && --it->second <= 0) per_fd_.erase(it);
+  if (op->kind == OpKind::kAccept || op->kind == OpKind::kRecvFrom) {
+    if (op->kind == OpKind::kAccept) op->addr.len = op->addrlen;
+    if (op->kind == OpKind::kRecvFrom) op->addr.len = op->msg.msg_namelen;
+    retired_.push_back(op);
+  } else {
+    delete op;
+  }
+}
+
+namespace {
+int32_t PollResult(int32_t res, uint32_t interest) {
+  if (res < 0) return res;
+  uint32_t r = 0;
+  if (res & (POLLIN | POLLPRI | POLLRDHUP)) r |= kReadable;
+  if (res & POLLOUT) r |= kWritable;
+  if (res & (POLLERR | POLLHUP | POLLNVAL)) r |= interest;
+  return static_cast<int32_t>(r & interest);
+}
+}  // namespace
+
+int IoUringProactor::Reap(EventBuffer* out, int count) {
+  unsigned head = *cq_khead_;
+  for (;;) {
+    if (out != nullptr && count >= out->capacity) break;
+    unsigned tail = LoadAcquire(cq_ktail_);
+    if (head == tail) break;
+    const struct io_uring_cqe cqe = cqes_[head & cq_mask_];
+    ++head;
+    StoreRelease(cq_khead_, head);
+    const bool more = (cqe.flags & IORING_CQE_F_MORE) != 0;
+    if (cqe.user_data == kUdIgnore) continue;
+    if (cqe.user_data == kUdTimer || cqe.user_data == kUdWake) {
+      const bool timer = cqe.user_data == kUdTimer;
+      bool& live = timer ? timer_poll_live_ : wake_poll_live_;
+      if (!more) {
+        live = false;
+        if (!closed_ && cqe.res != -ECANCELED) {
+          int fd = timer ? timer_fd_ : wake_.read_fd();
+          if (QueueInternalPoll(cqe.user_data, fd) == 0) {
+            live = true;
+            internal_rearm_ = true;
+          }
+        }
+      }
+      if (cqe.res <= 0) continue;
+      if (timer) {
+        TimerFdDrain(timer_fd_);
+        if (!closed_) Emit(out, &count, kTimerToken, 1);
+      } else {
+        wake_.Drain();
+        woken_ = true;
+      }
+      continue;
+    }
+    Op* op = reinterpret_cast<Op*>(cqe.user_data);
+    if (op->kind == OpKind::kAcceptMany) {
+      if (cqe.res >= 0) {
+        if (out == nullptr) {
+          close(cqe.res);  // draining: nobody can receive it
+        } else {
+          Emit(out, &count, op->token, cqe.res);
+        }
+      }
+      if (more) continue;
+      if (cqe.res < 0) {
+        Emit(out, &count, op->token, cqe.res);
+        Finish(op);
+      } else if (closed_ || op->cancel_requested) {
+        // Ended by the kernel after a success while a cancel was asked
+        // for: the op still owes its final negative completion.
+        Emit(out, &count, op->token, -ECANCELED);
+        Finish(op);
+      } else {
+        // Multishot accept ended after a success (or single accepts):
+        // accept again under the same token.
+        struct io_uring_sqe* sqe = GetSqe();
+        if (sqe == nullptr) {
+          Emit(out, &count, op->token, -EBUSY);
+          Finish(op);
+        } else {
+          PrepOp(op, sqe);
+          Commit();
+          internal_rearm_ = true;
+        }
+      }
+      continue;
+    }
+    int32_t res = cqe.res;
+    if (op->kind == OpKind::kPoll) res = PollResult(res, op->interest);
+    if (op->kind == OpKind::kAccept && res >= 0 && out == nullptr) close(res);
+    Emit(out, &count, op->token, res);
+    Finish(op);
+  }
+  return count;
+}
+
+int IoUringProactor::Wait(EventBuffer* out, int64_t timeout_ns) {
+  if (out == nullptr || out->data == nullptr || out->capacity <= 0) {
+    return -EINVAL;
+  }
+  if (closed_) return 0;
+  backend::Deadline deadline(timeout_ns);
+  for (;;) {
+    int count = 0;
+    while (!buffered_.empty() && count < out->capacity) {
+      out->data[2 * count] = buffered_.front().first;
+      out->data[2 * count + 1] = buffered_.front().second;
+      buffered_.pop_front();
+      ++count;
+    }
+    // With IORING_FEAT_NODROP the kernel keeps CQEs the ring had no room
+    // for and says so in the SQ flags; an enter with GETEVENTS moves them in.
+    if (LoadAcquire(cq_khead_) == LoadAcquire(cq_ktail_) &&
+        (LoadAcquire(sq_kflags_) & IORING_SQ_CQ_OVERFLOW) != 0) {
+      SysEnter(ring_fd_, 0, 0, IORING_ENTER_GETEVENTS);
+    }
+    count = Reap(out, count);
+    if (internal_rearm_) {
+      internal_rearm_ = false;
+      if (auto_flush_) Flush();
+    }
+    if (count > 0 || deadline.NonBlocking() || woken_) {
+      woken_ = false;
+      return count;
+    }
+    // Blocking wait (core tests, a helper thread): pass what is queued,
+    // then sleep in poll(2) on the ring fd, which polls readable exactly
+    // when the CQ holds entries.
+    Flush();
+    struct pollfd pfd = {ring_fd_, POLLIN, 0};
+    int n = poll(&pfd, 1, backend::CeilMs(deadline.NextWaitNs()));
+    if (n < 0 && errno != EINTR) return -errno;
+    if (n == 0 && deadline.Expired()) return 0;
+  }
+}
+
+int IoUringProactor::Drain(int64_t timeout_ns) {
+  if (closed_) return static_cast<int>(live_.size());
+  closed_ = true;
+  buffered_.clear();
+  // Everything goes: one CANCEL_ANY where the kernel has it, else one
+  // cancel per op (the internal polls included).
+  auto cancel_all = [this] {
+    if (features_.cancel_any) {
+      struct io_uring_sqe* sqe = GetSqe();
+      if (sqe != nullptr) {
+        sqe->opcode = IORING_OP_ASYNC_CANCEL;
+        sqe->fd = -1;
+        sqe->cancel_flags = IORING_ASYNC_CANCEL_ANY;
+        sqe->user_data = kUdIgnore;
+        Commit();
+      }
+    } else {
+      for (auto& kv : live_) QueueCancel(reinterpret_cast<uint64_t>(kv.second));
+      if (timer_poll_live_) QueueCancel(kUdTimer);
+      if (wake_poll_live_) QueueCancel(kUdWake);
+    }
+    Flush();
+  };
+  cancel_all();
+  const int64_t end = MonotonicNs() + (timeout_ns < 0 ? 0 : timeout_ns);
+  while (!live_.empty() || timer_poll_live_ || wake_poll_live_) {
+    Reap(nullptr, 0);
+    if (live_.empty() && !timer_poll_live_ && !wake_poll_live_) break;
+    int64_t left = end - MonotonicNs();
+    if (left <= 0) break;
+    struct pollfd pfd = {ring_fd_, POLLIN, 0};
+    int n = poll(&pfd, 1, left > 100000000 ? 100 : backend::CeilMs(left));
+    if (n == 0) cancel_all();  // an op the first cancel did not catch
+  }
+  for (Op* op : retired_) delete op;
+  retired_.clear();
+  return static_cast<int>(live_.size());
+}
+
+}  // namespace
+
+int CreateIoUringProactor(unsigned entries, std::unique_ptr<Proactor>* out,
+                          std::string* why) {
+  return IoUringProactor::Create(entries, out, why);
+}
+
+const ProactorFeatures* IoUringFeatures(const Proactor* p) {
+  auto* u = dynamic_cast<const IoUringProactor*>(p);
+  return u != nullptr ? &u->features() : nullptr;
+}
+
+std::string IoUringRefusal(int err) {
+  if (err == ENOSYS) return "io_uring not supported by this kernel";
+  if (err == EPERM || err == EACCES) {
+    std::string v = "N";
+    int fd = open("/proc/sys/kernel/io_uring_disabled", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      char buf[8] = {0};
+      ssize_t n = read(fd, buf, sizeof(buf) - 1);
+      close(fd);
+      if (n > 0 && buf[0] >= '0' && buf[0] <= '9') v = std::string(1, buf[0]);
+    }
+    return "io_uring denied (seccomp or kernel.io_uring_disabled=" + v +
+           " — read /proc/sys/kernel/io_uring_disabled)";
+  }
+  return std::string("io_uring_setup failed: ") + std::strerror(err);
+}
+
+const char* AvailableProactors() {
+  static const bool ok = [] {
+    std::unique_ptr<Proactor> p;
+    return CreateIoUringProactor(4, &p, nullptr) == 0;
+  }();
+  return ok ? "io_uring" : "";
+}
+
+}  // namespace aionode

@@ -1,0 +1,859 @@
+/**
+ * The proactor loop (io_uring): its op layer and the completion pitfalls of
+ * issue 9 item 5 — data completing after a cancelled read, close() with
+ * ops in flight, abort(), closing the loop with ops in flight, fd reuse and
+ * stale completions — plus transports, servers, datagrams, sock*, poll-based
+ * readers/writers and bad input. Ported CPython cases end with their origin.
+ */
+import { closeSync, fstatSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  BufferedProtocol,
+  CancelledError,
+  DatagramProtocol,
+  EpollSelector,
+  IoUringProactor,
+  OSError,
+  ProactorEventLoop,
+  Protocol,
+  RuntimeError,
+  SendfileNotAvailableError,
+  Socket,
+  availableProactors,
+  logger,
+  openConnection,
+  startServer,
+  type ExceptionContext,
+  type Future,
+  type Transport,
+} from '../lib/index.js';
+import { binding } from '../lib/native.js';
+import { constants } from '../lib/socket.js';
+import { runBriefly, runUntil } from './helpers/loop.js';
+import { ConnTracker, EchoProtocol, TrackedProtocol, drainAndClose, patternBuffer, serverPort } from './helpers/net.js';
+import { EAGAIN, sockets } from './helpers/sockets.js';
+
+const HAVE_IO_URING = (() => {
+  try {
+    return availableProactors().includes('io_uring');
+  } catch {
+    return false;
+  }
+})();
+
+describe('ProactorEventLoop arguments', () => {
+  it('refuses something that is not a proactor, naming the argument and the value', () => {
+    expect(() => new ProactorEventLoop(42 as never)).toThrow(TypeError);
+    expect(() => new ProactorEventLoop(42 as never)).toThrow('Expected "proactor" to be an aionode proactor (IoUringProactor), got 42');
+    const sel = new EpollSelector();
+    try {
+      expect(() => new ProactorEventLoop(sel as never)).toThrow(/"proactor".*got an instance of EpollSelector/);
+    } finally {
+      sel.close();
+    }
+  });
+
+  it('refuses a bad ring size, naming it', () => {
+    expect(() => new IoUringProactor(0)).toThrow('Expected "entries" to be a positive integer, got 0');
+    expect(() => new IoUringProactor(1.5)).toThrow(RangeError);
+  });
+});
+
+describe.runIf(HAVE_IO_URING)('ProactorEventLoop on io_uring', () => {
+  let loop: ProactorEventLoop;
+  let errors: ExceptionContext[];
+  let ownedBefore: number;
+  let tracker: ConnTracker;
+  let toClose: Socket[];
+
+  const run = <T>(body: () => Promise<T>): Promise<T> => loop.runUntilComplete(body) as Promise<T>;
+  const owned = (): number => binding().ownedFds();
+  const c = () => constants();
+
+  function isOpen(fd: number): boolean {
+    try {
+      fstatSync(fd);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  function pair(type: 'stream' | 'dgram' = 'stream'): [Socket, Socket] {
+    const [a, b] = sockets.pair(type);
+    const t = type === 'stream' ? c().SOCK_STREAM : c().SOCK_DGRAM;
+    const s: [Socket, Socket] = [new Socket(c().AF_UNIX, t, a), new Socket(c().AF_UNIX, t, b)];
+    toClose.push(...s);
+    return s;
+  }
+
+  beforeEach(() => {
+    ownedBefore = owned();
+    loop = new ProactorEventLoop(new IoUringProactor());
+    errors = [];
+    tracker = new ConnTracker();
+    toClose = [];
+    loop.setExceptionHandler((_l, ctx) => errors.push(ctx));
+  });
+
+  afterEach(async () => {
+    for (const s of toClose) s.close();
+    const proactor = loop._proactor;
+    await drainAndClose(loop);
+    expect(proactor.closed).toBe(true);
+    expect(proactor.pending).toBe(0);
+    expect(errors.map((e) => `${e.message}: ${String(e.exception)}`)).toEqual([]);
+    expect(tracker.violations()).toEqual([]);
+    expect(owned()).toBe(ownedBefore);
+  });
+
+  it('runs on io_uring, by default and when given a proactor', async () => {
+    expect(loop.backend).toBe('io_uring');
+    expect(loop._proactor.name).toBe('io_uring');
+    expect(typeof loop._proactor.features).toBe('object');
+    const other = new ProactorEventLoop();
+    try {
+      expect(other.backend).toBe('io_uring');
+      expect(await other.runUntilComplete(async () => 7)).toBe(7);
+    } finally {
+      other.close();
+    }
+    expect(String(loop)).toMatch(/ProactorEventLoop.*proactor=io_uring/);
+  });
+
+  // ---------------------------------------------------------------- sock*
+
+  it('sockRecv / sockSendall / sockRecvInto over a socketpair', async () => {
+    const [a, b] = pair();
+    await run(async () => {
+      const big = patternBuffer(1 << 20);
+      const sending = loop.sockSendall(a, big);
+      const got: Buffer[] = [];
+      let n = 0;
+      while (n < big.length) {
+        const chunk = await loop.sockRecv(b, 65536);
+        expect(chunk.length).toBeGreaterThan(0);
+        got.push(chunk);
+        n += chunk.length;
+      }
+      await sending;
+      expect(Buffer.concat(got).equals(big)).toBe(true);
+      await loop.sockSendall(b, 'xyz');
+      const into = Buffer.alloc(10);
+      expect(await loop.sockRecvInto(a, into)).toBe(3);
+      expect(into.subarray(0, 3).toString()).toBe('xyz');
+      b.shutdown(c().SHUT_WR);
+      expect((await loop.sockRecv(a, 10)).length).toBe(0); // EOF
+    });
+  }); // CPython test_proactor_events: test_sock_recv / test_sock_sendall
+
+  it('keeps bytes that complete after their sockRecv was cancelled for the next read', async () => {
+    const [a, b] = pair();
+    // The bytes are there before the recv is submitted: outside a pass the
+    // op is submitted at once, and the kernel completes it inline, so its
+    // completion (with the bytes) is already on its way when we cancel.
+    sockets.write(b.fileno(), 'late bytes');
+    const first = loop.sockRecv(a, 100);
+    expect(first.cancel()).toBe(true);
+    await run(async () => {
+      await runBrieflyInside();
+      expect(first.cancelled()).toBe(true);
+      // The socket itself is empty: the bytes were taken by the cancelled op...
+      expect(sockets.read(a.fileno())).toBe(-EAGAIN);
+      // ...and the next reader gets them.
+      const next = await loop.sockRecv(a, 4);
+      expect(next.toString()).toBe('late');
+      const into = Buffer.alloc(20);
+      const n = await loop.sockRecvInto(a, into);
+      expect(into.subarray(0, n).toString()).toBe(' bytes');
+    });
+  });
+
+  it('hands bytes a cancelled read left behind to a transport made on the socket', async () => {
+    const [a, b] = pair();
+    sockets.write(b.fileno(), 'first');
+    const f = loop.sockRecv(a, 100);
+    f.cancel();
+    await run(async () => {
+      await runBrieflyInside();
+      expect(sockets.read(a.fileno())).toBe(-EAGAIN);
+      const proto = new TrackedProtocol(loop, tracker, 'late');
+      const [tr] = await loop.connectAcceptedSocket(() => proto, a);
+      toClose.splice(toClose.indexOf(a), 1);
+      sockets.write(b.fileno(), '+second');
+      await runUntilInside(() => proto.bytes >= 12);
+      expect(Buffer.concat(proto.chunks).toString()).toBe('first+second');
+      tr.close();
+      await proto.lostFut;
+    });
+  });
+
+  it('keeps a datagram that completes after its sockRecvfrom was cancelled', async () => {
+    const [a, b] = pair('dgram');
+    sockets.write(b.fileno(), 'dgram-1');
+    const f = loop.sockRecvfrom(a, 100);
+    f.cancel();
+    await run(async () => {
+      await runBrieflyInside();
+      const [data] = await loop.sockRecvfrom(a, 100);
+      expect(data.toString()).toBe('dgram-1');
+    });
+  });
+
+  it('keeps a connection accepted after its sockAccept was cancelled', async () => {
+    const listener = new Socket(c().AF_INET, c().SOCK_STREAM);
+    toClose.push(listener);
+    listener.bind(['127.0.0.1', 0]);
+    listener.listen(8);
+    const port = (listener.getsockname() as [string, number])[1];
+    const client = new Socket(c().AF_INET, c().SOCK_STREAM);
+    toClose.push(client);
+    await run(() => loop.sockConnect(client, ['127.0.0.1', port]).then(() => undefined));
+    const f = loop.sockAccept(listener);
+    f.cancel();
+    await run(async () => {
+      await runBrieflyInside();
+      const [conn, addr] = await loop.sockAccept(listener);
+      toClose.push(conn);
+      expect(conn.getpeername()).toEqual(client.getsockname());
+      expect(addr).toEqual(client.getsockname());
+    });
+  });
+
+  it('a sockRecv whose socket is closed under it fails with EBADF, and the fd is closed only after its completion', async () => {
+    const [a] = pair();
+    await run(async () => {
+      const f = loop.sockRecv(a, 10);
+      await runBrieflyInside();
+      a.close();
+      await expect(f).rejects.toMatchObject({ code: 'EBADF' });
+    });
+  });
+
+  it('never delivers a stale completion to a socket that reuses the number (tokens per op)', async () => {
+    const [a, b] = pair();
+    await run(async () => {
+      const stale = loop.sockRecv(a, 10);
+      await runBrieflyInside();
+      const fdA = a.fileno();
+      a.close();
+      await expect(stale).rejects.toMatchObject({ code: 'EBADF' });
+      // The proactor closes the number once the op's completion is in;
+      // then the kernel hands out the lowest free number: the next socket
+      // gets it.
+      await runUntilInside(() => !isOpen(fdA));
+      const [x, y] = pair();
+      expect([x.fileno(), y.fileno()]).toContain(fdA);
+      const fresh = loop.sockRecv(x, 10);
+      void b;
+      await runBrieflyInside(5);
+      expect(fresh.done()).toBe(false);
+      sockets.write(y.fileno(), 'new');
+      expect((await fresh).toString()).toBe('new');
+      void fdA;
+    });
+  });
+
+  it('cancelling a finished op is a no-op (false, no error)', async () => {
+    const [a, b] = pair();
+    await run(async () => {
+      sockets.write(b.fileno(), 'x');
+      const f = loop.sockRecv(a, 1);
+      expect((await f).toString()).toBe('x');
+      expect(f.cancel()).toBe(false);
+      await runBrieflyInside();
+    });
+  });
+
+  it('sock* methods refuse a non-Socket, a closed Socket and a non-socket fd with clear errors', async () => {
+    expect(() => loop.sockRecv(5 as never, 10)).toThrow('Expected "sock" to be an aionode Socket, got 5');
+    expect(() => loop.sockSendall({} as never, 'x')).toThrow(/Expected "sock" to be an aionode Socket, got an instance of Object/);
+    const [a] = pair();
+    expect(() => loop.sockRecv(a, -1)).toThrow('Expected "nbytes" to be a non-negative integer, got -1');
+    expect(() => loop.sockRecvfrom(a, 0)).toThrow('Expected "bufsize" to be a positive integer, got 0');
+    expect(() => loop.sockRecvInto(a, 'x' as never)).toThrow('Expected "buf" to be a Uint8Array, got "x"');
+    const closed = new Socket(c().AF_INET, c().SOCK_STREAM);
+    closed.close();
+    expect(() => loop.sockRecv(closed, 1)).toThrow(OSError);
+    const dir = mkdtempSync(path.join(tmpdir(), 'aionode-proactor-'));
+    try {
+      const file = path.join(dir, 'f');
+      writeFileSync(file, 'not a socket');
+      const fd = openSync(file, 'r');
+      const notSock = new Socket(c().AF_UNIX, c().SOCK_STREAM, fd);
+      try {
+        await run(async () => {
+          await expect(loop.sockRecv(notSock, 4)).rejects.toMatchObject({ code: 'ENOTSOCK', message: expect.stringMatching(/^recv ENOTSOCK/) });
+        });
+      } finally {
+        notSock.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('sockConnect reports a refused connection in Node\'s shape', async () => {
+    const probe = new Socket(c().AF_INET, c().SOCK_STREAM);
+    probe.bind(['127.0.0.1', 0]);
+    const port = (probe.getsockname() as [string, number])[1];
+    probe.close(); // nothing listens there now
+    const s = new Socket(c().AF_INET, c().SOCK_STREAM);
+    toClose.push(s);
+    await run(async () => {
+      await expect(loop.sockConnect(s, ['127.0.0.1', port])).rejects.toMatchObject({
+        code: 'ECONNREFUSED',
+        message: `connect ECONNREFUSED 127.0.0.1:${port}`,
+      });
+    });
+  }); // CPython test_proactor_events: test_sock_connect
+
+  it('sockSendfile sends a file with sendfile(2) (and refuses a datagram socket)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'aionode-proactor-'));
+    const file = path.join(dir, 'data');
+    const body = patternBuffer(3 << 20);
+    writeFileSync(file, body);
+    const fd = openSync(file, 'r');
+    try {
+      const [a, b] = pair();
+      await run(async () => {
+        const sending = loop.sockSendfile(a, fd, 100);
+        const got: Buffer[] = [];
+        let n = 0;
+        while (n < body.length - 100) {
+          const chunk = await loop.sockRecv(b, 1 << 16);
+          got.push(chunk);
+          n += chunk.length;
+        }
+        expect(await sending).toBe(body.length - 100);
+        expect(Buffer.concat(got).equals(body.subarray(100))).toBe(true);
+      });
+      const [d] = pair('dgram');
+      expect(() => loop.sockSendfile(d, fd)).toThrow('only SOCK_STREAM type sockets are supported');
+      expect(() => loop.sockSendfile(a, fd, -1)).toThrow('Expected "offset" to be a non-negative integer, got -1');
+      expect(() => loop.sockSendfile(a, 'f' as never)).toThrow(/Expected "file" to be an fd/);
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('sockSendfile without fallback on something sendfile(2) cannot read is SendfileNotAvailableError', async () => {
+    const [a] = pair();
+    const [p, q] = sockets.pair();
+    try {
+      await run(async () => {
+        await expect(loop.sockSendfile(a, p, 0, 10, false)).rejects.toThrow(SendfileNotAvailableError);
+      });
+    } finally {
+      sockets.close(p, q);
+    }
+  });
+
+  // ---------------------------------------------------------------- readers and writers
+
+  it('addReader is level-triggered through poll ops; removeReader cancels the op', async () => {
+    const [a, b] = pair();
+    let calls = 0;
+    loop.addReader(a, () => {
+      calls++;
+      // Read only on the second call: the first one leaves the data there,
+      // so a level-triggered reader is called again.
+      if (calls === 2) sockets.read(a.fileno());
+    });
+    sockets.write(b.fileno(), 'ping');
+    await run(async () => {
+      await runUntilInside(() => calls >= 2);
+      expect(loop.removeReader(a)).toBe(true);
+      expect(loop.removeReader(a)).toBe(false);
+      sockets.write(b.fileno(), 'ignored');
+      await runBrieflyInside(5);
+    });
+    expect(calls).toBe(2);
+  }); // CPython test_selector_events: test_add_reader / test_remove_reader
+
+  it('addWriter is called while writable, until removeWriter; reader and writer on one fd are independent', async () => {
+    const [a, b] = pair();
+    let writes = 0;
+    let reads = 0;
+    loop.addWriter(a, () => {
+      if (++writes === 3) loop.removeWriter(a);
+    });
+    loop.addReader(a, () => {
+      reads++;
+      sockets.read(a.fileno());
+      loop.removeReader(a);
+    });
+    sockets.write(b.fileno(), 'r');
+    await run(async () => {
+      await runUntilInside(() => writes >= 3 && reads >= 1);
+      await runBrieflyInside(5);
+    });
+    expect(writes).toBe(3);
+    expect(reads).toBe(1);
+  });
+
+  it('addReader refuses a bad callback and an fd a transport owns', async () => {
+    const [a] = pair();
+    expect(() => loop.addReader(a, 'nope' as never)).toThrow('Expected "callback" to be a callable object for addReader(), got "nope"');
+    const proto = new TrackedProtocol(loop, tracker, 'owned');
+    await run(async () => {
+      const [tr] = await loop.connectAcceptedSocket(() => proto, a);
+      toClose.splice(toClose.indexOf(a), 1);
+      expect(() => loop.addReader(a, () => {})).toThrow(RuntimeError);
+      expect(() => loop.addReader(a, () => {})).toThrow(/is used by transport/);
+      tr.close();
+      await proto.lostFut;
+    });
+  });
+
+  // ---------------------------------------------------------------- transports
+
+  it('delivers data, EOF and connectionLost once (read loop)', async () => {
+    const [a, b] = pair();
+    const proto = new TrackedProtocol(loop, tracker, 'reader');
+    await run(async () => {
+      const [tr] = await loop.connectAcceptedSocket(() => proto, a);
+      toClose.splice(toClose.indexOf(a), 1);
+      await loop.sockSendall(b, 'data');
+      await runUntilInside(() => proto.bytes === 4);
+      b.shutdown(c().SHUT_WR);
+      await proto.eofFut;
+      await proto.lostFut; // eofReceived returned nothing: the transport closes
+      expect(proto.order).toEqual(['made', 'data', 'eof', 'lost']);
+      expect(tr.isClosing()).toBe(true);
+    });
+  }); // CPython test_proactor_events: test_loop_reading_data / test_loop_reading_no_data
+
+  it('reads straight into a BufferedProtocol\'s buffer', async () => {
+    const [a, b] = pair();
+    const store = Buffer.alloc(1 << 20);
+    let filled = 0;
+    let lost = 0;
+    const seen: Uint8Array[] = [];
+    class Buf extends BufferedProtocol {
+      override getBuffer(): Uint8Array {
+        const view = store.subarray(filled, filled + 4096);
+        seen.push(view);
+        return view;
+      }
+      override bufferUpdated(n: number): void {
+        filled += n;
+      }
+      override eofReceived(): boolean {
+        return false;
+      }
+      override connectionLost(): void {
+        lost++;
+      }
+    }
+    const body = patternBuffer(100_000);
+    await run(async () => {
+      const [tr] = await loop.connectAcceptedSocket(() => new Buf(), a);
+      toClose.splice(toClose.indexOf(a), 1);
+      await loop.sockSendall(b, body);
+      await runUntilInside(() => filled === body.length);
+      expect(store.subarray(0, filled).equals(body)).toBe(true);
+      // Zero copy: the kernel wrote into the views getBuffer() returned.
+      expect(seen.every((v) => v.buffer === store.buffer)).toBe(true);
+      tr.close();
+      await runUntilInside(() => lost === 1);
+    });
+  }); // CPython test_proactor_events: test_loop_reading_data (BufferedProtocol)
+
+  it('pauseReading holds what the read in flight brings until resumeReading', async () => {
+    const [a, b] = pair();
+    const proto = new TrackedProtocol(loop, tracker, 'paused');
+    await run(async () => {
+      const [tr] = await loop.connectAcceptedSocket(() => proto, a);
+      toClose.splice(toClose.indexOf(a), 1);
+      await runBrieflyInside();
+      tr.pauseReading();
+      expect(tr.isReading()).toBe(false);
+      await loop.sockSendall(b, 'while paused');
+      await runBrieflyInside(5);
+      expect(proto.bytes).toBe(0);
+      tr.resumeReading();
+      await runUntilInside(() => proto.bytes === 12);
+      expect(Buffer.concat(proto.chunks).toString()).toBe('while paused');
+      tr.close();
+      await proto.lostFut;
+    });
+  }); // CPython test_proactor_events: test_pause_resume_reading
+
+  it('holds an EOF that arrives while paused until resumeReading, and a second pause keeps holding', async () => {
+    const [a, b] = pair();
+    const proto = new TrackedProtocol(loop, tracker, 'paused-eof');
+    proto.eofResult = true; // keep the transport open after EOF
+    await run(async () => {
+      const [tr] = await loop.connectAcceptedSocket(() => proto, a);
+      await runBrieflyInside();
+      tr.pauseReading();
+      b.shutdown(c().SHUT_WR);
+      await runBrieflyInside(5);
+      expect(proto.eofs).toBe(0);
+      tr.resumeReading();
+      tr.pauseReading(); // before the resume callback ran
+      await runBrieflyInside(5);
+      expect(proto.eofs).toBe(0);
+      tr.resumeReading();
+      await proto.eofFut;
+      expect(proto.order).toEqual(['made', 'eof']);
+      tr.close();
+      await proto.lostFut;
+    });
+  }); // CPython test_proactor_events: test_pause_reading_connection_made (held data/EOF)
+
+  it('pausing reading in connectionMade delivers nothing until resumeReading', async () => {
+    const [a, b] = pair();
+    const proto = new TrackedProtocol(loop, tracker, 'paused-at-made');
+    const orig = proto.connectionMade.bind(proto);
+    proto.connectionMade = (t: Transport) => {
+      orig(t);
+      t.pauseReading();
+    };
+    sockets.write(b.fileno(), 'early');
+    await run(async () => {
+      const [tr] = await loop.connectAcceptedSocket(() => proto, a);
+      await runBrieflyInside(5);
+      expect(proto.bytes).toBe(0);
+      tr.resumeReading();
+      await runUntilInside(() => proto.bytes === 5);
+      tr.close();
+      await proto.lostFut;
+    });
+  }); // CPython test_proactor_events: test_pause_reading_connection_made
+
+  it('an exception from dataReceived goes to the exception handler and closes with it, once', async () => {
+    const [a, b] = pair();
+    const boom = new Error('boom');
+    const proto = new TrackedProtocol(loop, tracker, 'throws');
+    proto.onData = () => {
+      throw boom;
+    };
+    await run(async () => {
+      await loop.connectAcceptedSocket(() => proto, a);
+      sockets.write(b.fileno(), 'x');
+      await proto.lostFut;
+    });
+    expect(proto.lostExc).toBe(boom);
+    expect(errors.map((e) => e.message)).toEqual(['Fatal error: protocol.data_received() call failed.']);
+    expect(errors[0].exception).toBe(boom);
+    errors.length = 0;
+  }); // CPython test_proactor_events: test_loop_reading_exception
+
+  it('write of no data does nothing; a non-bytes write is a TypeError', async () => {
+    const [a] = pair();
+    const proto = new TrackedProtocol(loop, tracker, 'nodata');
+    await run(async () => {
+      const [tr] = await loop.connectAcceptedSocket(() => proto, a);
+      tr.write(Buffer.alloc(0));
+      tr.write('');
+      expect(tr.getWriteBufferSize()).toBe(0);
+      expect(loop._proactor.pending).toBeLessThanOrEqual(1); // the read only
+      expect(() => tr.write(42 as never)).toThrow(/data argument must be a bytes-like object, not number/);
+      tr.close();
+      await proto.lostFut;
+    });
+  }); // CPython test_proactor_events: test_write_no_data
+
+  it('close() with a write in flight flushes everything it promised, then closes the fd', async () => {
+    const [a, b] = pair();
+    const proto = new TrackedProtocol(loop, tracker, 'closing');
+    const sink = new TrackedProtocol(loop, tracker, 'sink');
+    sink.keep = false;
+    const body = patternBuffer(8 << 20);
+    await run(async () => {
+      const [tr] = await loop.connectAcceptedSocket(() => proto, a);
+      toClose.splice(toClose.indexOf(a), 1);
+      tr.write(body.subarray(0, 4 << 20));
+      tr.write(body.subarray(4 << 20));
+      // More than the socket buffer takes: a write op is in flight.
+      expect(tr.getWriteBufferSize()).toBeGreaterThan(0);
+      tr.close();
+      tr.write('dropped');
+      expect(tr.isClosing()).toBe(true);
+      const hash: Buffer[] = [];
+      sink.keep = true;
+      const [str] = await loop.connectAcceptedSocket(() => sink, b);
+      toClose.splice(toClose.indexOf(b), 1);
+      await proto.lostFut;
+      expect(proto.lostExc).toBeUndefined();
+      await sink.eofFut;
+      hash.push(...sink.chunks);
+      expect(Buffer.concat(hash).equals(body)).toBe(true);
+      str.close();
+      await sink.lostFut;
+    });
+  }); // CPython test_proactor_events: test_close_buffer
+
+  it('abort() cancels every op at once and drops the queue; connectionLost(undefined) once', async () => {
+    const [a, b] = pair();
+    const proto = new TrackedProtocol(loop, tracker, 'aborted');
+    await run(async () => {
+      const [tr] = await loop.connectAcceptedSocket(() => proto, a);
+      toClose.splice(toClose.indexOf(a), 1);
+      await runBrieflyInside();
+      tr.write(patternBuffer(4 << 20));
+      expect(loop._proactor.pending).toBeGreaterThanOrEqual(2); // the read and the write
+      tr.abort();
+      expect(tr.getWriteBufferSize()).toBe(0);
+      tr.abort(); // idempotent
+      await proto.lostFut;
+      expect(proto.lostExc).toBeUndefined();
+      await runUntilInside(() => loop._proactor.pending === 0);
+      // The peer sees the end (fewer bytes than were queued).
+      let total = 0;
+      for (;;) {
+        const chunk = await loop.sockRecv(b, 1 << 20);
+        if (chunk.length === 0) break;
+        total += chunk.length;
+      }
+      expect(total).toBeLessThan(4 << 20);
+    });
+  }); // CPython test_proactor_events: test_force_close / test_abort
+
+  it('writes after close() are dropped with one warning at the 5th; write after writeEof throws', async () => {
+    const [a, b] = pair();
+    const proto = new TrackedProtocol(loop, tracker, 'late-writes');
+    const warnings: string[] = [];
+    const orig = logger.warning;
+    logger.warning = ((msg: string) => void warnings.push(msg)) as typeof logger.warning;
+    try {
+      await run(async () => {
+        const [tr] = await loop.connectAcceptedSocket(() => proto, a);
+        tr.write(patternBuffer(1 << 20)); // in flight: close() must flush it
+        tr.close();
+        for (let i = 0; i < 7; i++) tr.write('dropped');
+        expect(warnings.length).toBe(1);
+        expect(warnings[0]).toMatch(/5 writes after close\(\) were dropped/);
+        let got = 0;
+        for (;;) {
+          const chunk = await loop.sockRecv(b, 1 << 20);
+          if (chunk.length === 0) break;
+          got += chunk.length;
+        }
+        expect(got).toBe(1 << 20);
+        await proto.lostFut;
+        const [c2, d2] = pair();
+        const proto2 = new TrackedProtocol(loop, tracker, 'eof');
+        const [tr2] = await loop.connectAcceptedSocket(() => proto2, c2);
+        tr2.writeEof();
+        expect(() => tr2.write('x')).toThrow('Cannot call write() after write_eof()');
+        expect((await loop.sockRecv(d2, 10)).length).toBe(0); // the peer reads EOF
+        tr2.close();
+        await proto2.lostFut;
+      });
+    } finally {
+      logger.warning = orig;
+    }
+  }); // CPython test_proactor_events: test_write_eof / test_close_write_fut
+
+  it('pauses and resumes the protocol at the write-buffer watermarks', async () => {
+    const [a, b] = pair();
+    const proto = new TrackedProtocol(loop, tracker, 'flow');
+    await run(async () => {
+      const [tr] = await loop.connectAcceptedSocket(() => proto, a);
+      toClose.splice(toClose.indexOf(a), 1);
+      tr.setWriteBufferLimits(64 * 1024, 16 * 1024);
+      tr.write(patternBuffer(1 << 20));
+      expect(proto.pauses).toBe(1);
+      let got = 0;
+      while (got < 1 << 20) got += (await loop.sockRecv(b, 1 << 20)).length;
+      await runUntilInside(() => proto.resumes === 1);
+      expect(tr.getWriteBufferSize()).toBe(0);
+      tr.close();
+      await proto.lostFut;
+    });
+  }); // CPython test_proactor_events: test_write_more / test_pause_resume_writing
+
+  it('a reset from the peer reaches connectionLost as the error, once', async () => {
+    const [a, b] = pair();
+    const proto = new TrackedProtocol(loop, tracker, 'reset');
+    await run(async () => {
+      const [tr] = await loop.connectAcceptedSocket(() => proto, a);
+      toClose.splice(toClose.indexOf(a), 1);
+      toClose.splice(toClose.indexOf(b), 1);
+      b.close();
+      await proto.eofFut;
+      await proto.lostFut;
+      tr.write('after the peer left');
+      await runBrieflyInside(3);
+      expect(proto.lost).toBe(1);
+    });
+  });
+
+  it('closing the loop with ops in flight cancels their Futures and frees every pinned buffer', async () => {
+    const [a, b] = pair();
+    // Nothing comes to b, and 8 MiB do not fit in a's receive buffer.
+    const recv = loop.sockRecv(b, 100);
+    const send = loop.sockSendall(b, patternBuffer(8 << 20));
+    await run(() => runBrieflyInside());
+    expect(loop._proactor.pending).toBeGreaterThanOrEqual(2);
+    const proactor = loop._proactor;
+    loop.close();
+    expect(recv.cancelled()).toBe(true);
+    expect(send.cancelled()).toBe(true);
+    expect(proactor.pending).toBe(0);
+    expect(proactor.closed).toBe(true);
+    expect(() => loop.sockRecv(a, 1)).toThrow('Event loop is closed');
+  });
+
+  it('closing the loop closes the ring and the driver\'s fds', () => {
+    const before = readdirSync('/proc/self/fd').length;
+    const other = new ProactorEventLoop();
+    expect(readdirSync('/proc/self/fd').length).toBeGreaterThan(before);
+    other.close();
+    expect(readdirSync('/proc/self/fd').length).toBe(before);
+  });
+
+  // ---------------------------------------------------------------- servers, streams, datagrams
+
+  it('serves TCP connections through acceptMany, and stops on close()', async () => {
+    await run(async () => {
+      const server = await loop.createServer(() => new EchoProtocol(loop, tracker, 'srv'), '127.0.0.1', 0);
+      const port = serverPort(server);
+      const clients: TrackedProtocol[] = [];
+      for (let i = 0; i < 5; i++) {
+        const proto = new TrackedProtocol(loop, tracker, `cli${i}`);
+        const [tr] = await loop.createConnection(() => proto, '127.0.0.1', port);
+        tr.write(`hello ${i}`);
+        clients.push(proto);
+      }
+      await runUntilInside(() => clients.every((p, i) => p.bytes === `hello ${i}`.length));
+      for (const p of clients) p.transport!.close();
+      await Promise.all(clients.map((p) => p.lostFut));
+      server.close();
+      await server.waitClosed();
+    });
+  });
+
+  it('streams over TCP and Unix sockets', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'aionode-proactor-'));
+    try {
+      await run(async () => {
+        const handler = async (r: any, w: any) => {
+          const line = await r.readline();
+          w.write(Buffer.concat([Buffer.from('echo: '), line]));
+          await w.drain();
+          w.close();
+          await w.waitClosed();
+        };
+        const tcp = await startServer(handler, '127.0.0.1', 0);
+        const [r, w] = await openConnection('127.0.0.1', serverPort(tcp));
+        w.write('one\n');
+        expect((await r.read()).toString()).toBe('echo: one\n');
+        w.close();
+        await w.waitClosed();
+        tcp.close();
+        await tcp.waitClosed();
+        const sockPath = path.join(dir, 's');
+        const unix = await loop.createUnixServer(() => new EchoProtocol(loop, tracker, 'usrv'), sockPath);
+        const proto = new TrackedProtocol(loop, tracker, 'ucli');
+        const [tr] = await loop.createUnixConnection(() => proto, sockPath);
+        tr.write('over unix');
+        await runUntilInside(() => proto.bytes === 9);
+        tr.close();
+        await proto.lostFut;
+        unix.close();
+        await unix.waitClosed();
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('datagram endpoints send and receive with addresses (recvfrom/sendto ops)', async () => {
+    const received: [string, unknown][] = [];
+    class Dg extends DatagramProtocol {
+      transport: any = null;
+      override connectionMade(t: any): void {
+        this.transport = t;
+      }
+      override datagramReceived(data: Buffer, addr: unknown): void {
+        received.push([data.toString(), addr]);
+        this.transport.sendto(Buffer.concat([Buffer.from('re:'), data]), addr);
+      }
+    }
+    const replies: string[] = [];
+    class Cli extends DatagramProtocol {
+      override datagramReceived(data: Buffer): void {
+        replies.push(data.toString());
+      }
+    }
+    await run(async () => {
+      const [srv] = await loop.createDatagramEndpoint(() => new Dg(), { localAddr: ['127.0.0.1', 0] });
+      const addr = srv.getExtraInfo('sockname') as [string, number];
+      const [cli] = await loop.createDatagramEndpoint(() => new Cli(), { remoteAddr: addr });
+      cli.sendto(Buffer.from('a'));
+      cli.sendto(Buffer.from('b'));
+      await runUntilInside(() => replies.length === 2);
+      expect(replies.sort()).toEqual(['re:a', 're:b']);
+      expect(received[0][1]).toEqual(cli.getExtraInfo('sockname'));
+      expect(() => cli.sendto(Buffer.from('x'), ['127.0.0.1', 1])).toThrow(/Invalid address/);
+      cli.close();
+      srv.close();
+      await runBrieflyInside(3);
+    });
+  });
+
+  it('loop.sendfile over a transport waits for the queue, then uses sendfile(2)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'aionode-proactor-'));
+    const file = path.join(dir, 'data');
+    const body = patternBuffer(1 << 20);
+    writeFileSync(file, body);
+    const fd = openSync(file, 'r');
+    try {
+      const [a, b] = pair();
+      const proto = new TrackedProtocol(loop, tracker, 'sf');
+      const sink = new TrackedProtocol(loop, tracker, 'sf-sink');
+      await run(async () => {
+        const [tr] = await loop.connectAcceptedSocket(() => proto, a);
+        const [str] = await loop.connectAcceptedSocket(() => sink, b);
+        toClose.splice(toClose.indexOf(a), 1);
+        toClose.splice(toClose.indexOf(b), 1);
+        tr.write('head:');
+        expect(await loop.sendfile(tr as Transport, fd)).toBe(body.length);
+        tr.write(':tail');
+        await runUntilInside(() => sink.bytes === body.length + 10);
+        const all = Buffer.concat(sink.chunks);
+        expect(all.subarray(0, 5).toString()).toBe('head:');
+        expect(all.subarray(5, 5 + body.length).equals(body)).toBe(true);
+        expect(all.subarray(5 + body.length).toString()).toBe(':tail');
+        tr.close();
+        str.close();
+        await Promise.all([proto.lostFut, sink.lostFut]);
+      });
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // Helpers that run inside a running loop (the loop is already running
+  // the test body): wait a few passes / until a condition, on loop time.
+  async function runBrieflyInside(passes = 3): Promise<void> {
+    for (let i = 0; i < passes; i++) {
+      const f: Future<void> = loop.createFuture<void>();
+      loop.callSoon(() => f.setResult(undefined));
+      await f;
+    }
+  }
+
+  async function runUntilInside(cond: () => boolean, timeout = 5): Promise<void> {
+    const deadline = loop.time() + timeout;
+    while (!cond()) {
+      if (loop.time() > deadline) throw new Error('condition not met in time');
+      const f: Future<void> = loop.createFuture<void>();
+      loop.callLater(0.001, () => f.setResult(undefined));
+      await f;
+    }
+  }
+
+  void runBriefly;
+  void runUntil;
+  void CancelledError;
+  void Protocol;
+});
