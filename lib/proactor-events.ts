@@ -20,7 +20,7 @@
  *   an op still running.
  */
 import * as fs from 'node:fs';
-import { fileobjToFd, Handle, type FileDescriptorLike } from './events.js';
+import { _registerLoopKinds, fileobjToFd, Handle, type FileDescriptorLike, type FileLike } from './events.js';
 import { BaseEventLoop, type ReadyItem, type Server } from './base-events.js';
 import type { Coroutine } from './coroutines.js';
 import { ConnectionError, describeArg, makeOSError, OSError, RuntimeError, SendfileNotAvailableError } from './exceptions.js';
@@ -1027,6 +1027,11 @@ type SslWrap = (sock: Socket, protocol: BaseProtocol, extra: Record<string, unkn
  */
 export class ProactorEventLoop extends BaseProactorEventLoop {}
 
+// AIONODE_LOOP=io_uring (asked lazily: importing aionode loads no addon).
+_registerLoopKinds((kinds) => {
+  if (availableProactors().includes('io_uring')) kinds.set('io_uring', () => new ProactorEventLoop(new IoUringProactor()));
+});
+
 /** Internal signal: the op was submitted again, the Future stays pending. */
 const AGAIN_SIGNAL: unique symbol = Symbol('again');
 
@@ -1074,9 +1079,6 @@ function liveFd(sock: Socket): number {
   if (fd < 0) throw socketError(-constants().EBADF, 'socket');
   return fd;
 }
-
-/** A file for sendfile: an fd, a FileHandle (`fd`), or an object with `fileno()`. */
-export type FileLike = number | { fd: number } | { fileno(): number };
 
 function fileFd(file: FileLike): number {
   const fd =
