@@ -32,7 +32,7 @@ import { BufferedProtocol, Protocol } from '../lib/protocols.js';
 import { Socket, constants } from '../lib/socket.js';
 import type { Server } from '../lib/base-events.js';
 import type { Transport } from '../lib/transports.js';
-import { LOOPS, newLoop, registrations, useLoop, watches, type TestLoop } from './helpers/loops.js';
+import { LOOPS, newLoop, registrations, stopsWatching, useLoop, watches, type TestLoop } from './helpers/loops.js';
 import { fdCount } from './helpers/loop.js';
 import {
   ConnTracker,
@@ -1292,7 +1292,7 @@ describe.each(LOOPS)('networking on %s', (backend) => {
           expect(fut.cancel()).toBe(true);
           await sleep(0);
           await sleep(0);
-          expect(watches(loop, s.fileno())).toBe(false);
+          expect(await stopsWatching(loop, s.fileno())).toBe(true);
           await loop.sockSendall(c, 'after cancel');
           await sleep(0.01);
           expect((await waitFor(loop.sockRecv(s, 100), 5)).toString()).toBe('after cancel');
@@ -1303,7 +1303,7 @@ describe.each(LOOPS)('networking on %s', (backend) => {
           task.cancel();
           expect(await errorOf(task)).toBeInstanceOf(CancelledError);
           await sleep(0);
-          expect(watches(loop, s.fileno())).toBe(false);
+          expect(await stopsWatching(loop, s.fileno())).toBe(true);
           await loop.sockSendall(c, 'again');
           expect((await waitFor(loop.sockRecv(s, 100), 5)).toString()).toBe('again');
         } finally {
@@ -1339,7 +1339,7 @@ describe.each(LOOPS)('networking on %s', (backend) => {
           await sleep(0.005);
           acc.cancel();
           await sleep(0);
-          expect(watches(loop, l.fileno())).toBe(false);
+          expect(await stopsWatching(loop, l.fileno())).toBe(true);
           const c = new Socket(C.AF_INET, C.SOCK_STREAM);
           socks.push(c);
           await waitFor(loop.sockConnect(c, ['127.0.0.1', port]), 5);

@@ -280,3 +280,15 @@ export function watches(loop: aionode.BaseEventLoop, fd: number): boolean {
   if (l._selector !== undefined) return l._selector.getMap().has(fd);
   return registrations(loop) > 0;
 }
+
+/**
+ * Whether the loop stopped waiting on `fd` after a cancel or close: checked
+ * at once on a selector (unregistering is synchronous); on a proactor the
+ * cancelled op ends when its completion arrives, so this waits for that,
+ * up to `passes` short sleeps of the running loop.
+ */
+export async function stopsWatching(loop: aionode.BaseEventLoop, fd: number, passes = 200): Promise<boolean> {
+  if ((loop as unknown as Internals)._selector !== undefined) return !watches(loop, fd);
+  for (let i = 0; i < passes && watches(loop, fd); i++) await aionode.sleep(0.001);
+  return !watches(loop, fd);
+}
