@@ -36,7 +36,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const sharedBench = path.resolve(root, '..', 'shared', 'bench');
+// The shared harness: SHARED_BENCH, else ../shared/bench beside the checkout
+// (or two levels up, for a git worktree under <project>/wt/NAME).
+const sharedBench =
+  process.env.SHARED_BENCH ??
+  [path.resolve(root, '..', 'shared', 'bench'), path.resolve(root, '..', '..', 'shared', 'bench')].find((d) => existsSync(d)) ??
+  path.resolve(root, '..', 'shared', 'bench');
 const JOB_TIMEOUT_MS = 120_000;
 
 const ALL = [
