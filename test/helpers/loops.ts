@@ -7,8 +7,9 @@
  *   poll, select): `new SelectorEventLoop(new (selectorClass(name))())`;
  * - proactor × io_uring: `new ProactorEventLoop(new IoUringProactor())`,
  *   listed only when lib/index.ts exports both classes (looked up at run
- *   time, so this file works before and after the proactor lands) AND a
- *   probe loop opens on this kernel with `loop.backend === 'io_uring'`.
+ *   time, so this file works before and after the proactor lands) AND
+ *   io_uring is usable here: `availableProactors()` lists it (where lib
+ *   exports that), else a probe loop opens with `loop.backend === 'io_uring'`.
  *
  * Narrowing: `AIONODE_TEST_LOOPS=epoll,io_uring` keeps only the named loops
  * (comma-separated; unknown names are an error, known but unavailable ones
@@ -60,6 +61,7 @@ const HEAVY_ORDER = ['epoll', 'io_uring', 'poll'];
 interface ProactorExports {
   ProactorEventLoop?: new (proactor: unknown) => BaseEventLoop;
   IoUringProactor?: new () => unknown;
+  availableProactors?: () => string[];
 }
 
 /** Loops known to this file but not usable here, with the reason. */
@@ -87,6 +89,23 @@ function proactorSpec(): LoopSpec | null {
     return null;
   }
   const create = (): BaseEventLoop => new Loop(new Ring());
+  // Ask lib when it can tell (build + kernel probe, no loop made: a probe
+  // loop would hold fds across the suites' fd baselines if closing it ever
+  // leaked); else open and close one.
+  if (typeof mod.availableProactors === 'function') {
+    let have: string[];
+    try {
+      have = mod.availableProactors();
+    } catch (e) {
+      UNAVAILABLE_LOOPS.push({ name: 'io_uring', reason: `availableProactors() threw: ${(e as Error)?.message ?? String(e)}` });
+      return null;
+    }
+    if (!have.includes('io_uring')) {
+      UNAVAILABLE_LOOPS.push({ name: 'io_uring', reason: 'io_uring is not usable here (availableProactors() does not list it)' });
+      return null;
+    }
+    return { name: 'io_uring', family: 'proactor', create };
+  }
   let probe: BaseEventLoop | null = null;
   try {
     probe = create();
