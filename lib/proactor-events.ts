@@ -71,6 +71,7 @@ const unclosedLoops = new FinalizationRegistry<string>((repr) => {
  */
 export class IoUringProactor {
   /** @internal The addon's proactor (kept after close: `pending` still reads it). */ _native: NativeProactor;
+  /** @internal The loop it serves: one loop per proactor. */ _loop: object | null = null;
   /** `'io_uring'`. */
   readonly name: string;
 
@@ -180,6 +181,12 @@ class MultiCompletion implements ReadyItem {
   }
 }
 
+/** The sock* calls of one socket and direction, run one at a time. */
+interface SockChain {
+  busy: boolean;
+  queue: { fut: Future<any>; go: () => void }[];
+}
+
 /** What a cancelled read delivered after all, kept for the socket's next reader. */
 type Leftover =
   | { kind: 'data'; data: Buffer }
@@ -203,7 +210,7 @@ export class BaseProactorEventLoop extends BaseEventLoop {
   /** @internal */ _proactor: IoUringProactor;
   /** @internal The ops face. */ _p: NativeProactor;
   /** @internal Live ops by token. */ readonly _ops = new Map<number, Op>();
-  #nextToken = 0;
+  /** @internal The last token handed out. */ _nextToken = 0;
   /** Live ops by fd: a socket closed with ops in flight is closed by the proactor. */
   readonly #fdOps = new Map<number, Set<Op>>();
   /** Bytes, datagrams and connections that completed after their read was cancelled. */
@@ -222,7 +229,9 @@ export class BaseProactorEventLoop extends BaseEventLoop {
     }
     const native = proactor._native;
     if (native.closed) throw new TypeError('The proactor is closed');
+    if (proactor._loop !== null) throw new TypeError(`The proactor ${String(proactor)} already serves another loop`);
     super((events, onBatch) => new NativeDriver(native, events, onBatch));
+    proactor._loop = this;
     this._proactor = proactor;
     this._p = native;
     unclosedLoops.register(this, `<${this.constructor.name} ${proactor.name}>`, this);
@@ -251,6 +260,8 @@ export class BaseProactorEventLoop extends BaseEventLoop {
       op.cancelled = true;
       op.fut?.cancel();
     }
+    for (const fut of this.#queued) fut.cancel();
+    this.#queued.clear();
     super.close();
   }
 
@@ -258,11 +269,11 @@ export class BaseProactorEventLoop extends BaseEventLoop {
 
   /** A fresh token: increasing positive int32, wrapping, skipping live ones. */
   #token(): number {
-    let t = this.#nextToken;
+    let t = this._nextToken;
     do {
       t = t >= 0x7fffffff ? 1 : t + 1;
     } while (this._ops.has(t));
-    this.#nextToken = t;
+    this._nextToken = t;
     return t;
   }
 
@@ -601,66 +612,140 @@ export class BaseProactorEventLoop extends BaseEventLoop {
   //
   // One op and one Future each. Cancelling the Future cancels the op; what
   // the op still delivers (bytes, a datagram, a connection) is kept for the
-  // socket's next reader instead of being lost.
+  // socket's next reader instead of being lost. Reads of one socket run one
+  // at a time in call order, and so do writes: the kernel does not order
+  // two recvs (or two sends) in flight on one socket, and a read issued
+  // right after cancelling another must not overtake the bytes the
+  // cancelled one may still bring.
+
+  #chains = new WeakMap<Socket, [SockChain, SockChain]>();
+  /** Futures of sock* calls waiting for their turn (cancelled when the loop closes). */
+  readonly #queued = new Set<Future<any>>();
+
+  #chain(sock: Socket, dir: 0 | 1): SockChain {
+    let pair = this.#chains.get(sock);
+    if (pair === undefined) this.#chains.set(sock, (pair = [{ busy: false, queue: [] }, { busy: false, queue: [] }]));
+    return pair[dir];
+  }
+
+  /** The next queued call of `chain` gets its turn (skipping cancelled ones). */
+  #next(chain: SockChain): void {
+    chain.busy = false;
+    while (!chain.busy && chain.queue.length > 0) {
+      const turn = chain.queue.shift()!;
+      this.#queued.delete(turn.fut);
+      if (turn.fut.done()) continue;
+      chain.busy = true;
+      turn.go();
+    }
+  }
 
   /**
-   * The Future of one op on `sock`. `onResult` maps a completion to the
-   * result (or throws); `onLate` takes a completion whose Future was
-   * already cancelled.
+   * @internal Runs `fn` once the reads of `sock` in flight are done (a
+   * transport made on a socket whose cancelled sockRecv is still out).
+   */
+  _afterReads(sock: Socket, fn: () => void): void {
+    const chain = this.#chain(sock, 0);
+    if (!chain.busy) {
+      fn();
+      return;
+    }
+    const fut = this.createFuture<void>();
+    this.#queued.add(fut);
+    chain.queue.push({
+      fut,
+      go: () => {
+        fut.setResult(undefined);
+        this.#next(chain);
+        fn();
+      },
+    });
+  }
+
+  /**
+   * The Future of one op on `sock`, run in its turn (`dir`: 0 read, 1
+   * write, null: no turn). `leftover` may settle the call from what a
+   * cancelled read left (asked when its turn comes); `onResult` maps a
+   * completion to the result (or throws); `onLate` takes a completion whose
+   * Future was already cancelled.
    */
   #sockOp<T>(
     sock: Socket,
     kind: string,
     retryEvents: number,
+    dir: 0 | 1 | null,
     start: (token: number, fd: number) => number,
     onResult: (result: number, op: Op) => T,
     onLate?: (result: number, op: Op) => void,
-    wantAddr = false,
+    options: { wantAddr?: boolean; leftover?: () => T | undefined } = {},
   ): Future<T> {
     this.#checkClosedForIo();
-    const fd = liveFd(sock);
-    this.#ensureFdNoTransport(fd);
+    this.#ensureFdNoTransport(liveFd(sock));
     this._watch(sock);
     const fut = this.createFuture<T>();
-    const op = this._submit(kind, fd, retryEvents, (t) => start(t, fd), (result, done) => {
-      if (fut.done()) {
-        if (result >= 0) onLate?.(result, done);
+    const chain = dir === null ? null : this.#chain(sock, dir);
+    const finished = (): void => {
+      if (chain !== null) this.#next(chain);
+    };
+    const go = (): void => {
+      // Asked again at its turn: the socket may have closed meanwhile.
+      const fd = sock.fileno();
+      if (fd < 0 || this.isClosed()) {
+        fut.setException(socketError(-constants().EBADF, kind));
+        finished();
         return;
       }
-      let value: T;
-      try {
-        value = onResult(result, done);
-      } catch (exc) {
-        // AGAIN_SIGNAL: the op went again (the rest of a sendall, the
-        // readiness wait of a connect); the Future stays pending.
-        if (exc !== AGAIN_SIGNAL) fut.setException(exc);
+      const left = options.leftover?.();
+      if (left !== undefined) {
+        fut.setResult(left);
+        finished();
         return;
       }
-      fut.setResult(value);
-    }, { wantAddr });
-    op.fut = fut;
-    fut.addDoneCallback(() => {
-      if (fut.cancelled()) this._cancelOp(op);
-    });
+      const op = this._submit(kind, fd, retryEvents, (t) => start(t, fd), (result, done) => {
+        if (fut.done()) {
+          if (result >= 0) onLate?.(result, done);
+          finished();
+          return;
+        }
+        let value: T;
+        try {
+          value = onResult(result, done);
+        } catch (exc) {
+          // AGAIN_SIGNAL: the op went again (the rest of a sendall, the
+          // readiness wait of a connect); the Future stays pending.
+          if (exc === AGAIN_SIGNAL) return;
+          fut.setException(exc);
+          finished();
+          return;
+        }
+        fut.setResult(value);
+        finished();
+      }, { wantAddr: options.wantAddr ?? false });
+      op.fut = fut;
+      fut.addDoneCallback(() => {
+        if (fut.cancelled()) this._cancelOp(op);
+      });
+    };
+    if (chain === null) go();
+    else if (chain.busy) {
+      this.#queued.add(fut);
+      chain.queue.push({ fut, go });
+    } else {
+      chain.busy = true;
+      go();
+    }
     return fut;
   }
 
   /** Receives up to `nbytes` (EOF: an empty Buffer). */
   sockRecv(sock: Socket, nbytes: number): Future<Buffer> {
     if (!Number.isInteger(nbytes) || nbytes < 0) throw new RangeError(describeArg('nbytes', 'a non-negative integer', nbytes));
-    liveFd(sock);
-    const left = this._takeLeftover(sock, 'data');
-    if (left !== undefined) {
-      const fut = this.createFuture<Buffer>();
-      if (left.data.length > nbytes) this._unread(sock, left.data.subarray(nbytes));
-      fut.setResult(left.data.subarray(0, nbytes));
-      return fut;
-    }
     const buf = Buffer.allocUnsafe(nbytes);
     return this.#sockOp(
       sock,
       'recv',
       EVENT_READ,
+      0,
       (t, fd) => this._p.recv(t, fd, buf, 0, nbytes),
       (n) => {
         if (n < 0) throw socketError(n, 'recv');
@@ -668,6 +753,14 @@ export class BaseProactorEventLoop extends BaseEventLoop {
       },
       (n) => {
         if (n > 0) this._keepLeftover(sock, { kind: 'data', data: buf.subarray(0, n) });
+      },
+      {
+        leftover: () => {
+          const left = this._takeLeftover(sock, 'data');
+          if (left === undefined) return undefined;
+          if (left.data.length > nbytes) this._unread(sock, left.data.subarray(nbytes));
+          return left.data.subarray(0, nbytes);
+        },
       },
     );
   }
@@ -681,20 +774,11 @@ export class BaseProactorEventLoop extends BaseEventLoop {
     if (!(buf instanceof Uint8Array)) throw new TypeError(describeArg('buf', 'a Uint8Array', buf));
     const len = nbytes === undefined || nbytes === 0 ? buf.length : nbytes;
     if (!Number.isInteger(len) || len < 0 || len > buf.length) throw new RangeError(describeArg('nbytes', `an integer in [0, ${buf.length}]`, nbytes));
-    liveFd(sock);
-    const left = this._takeLeftover(sock, 'data');
-    if (left !== undefined) {
-      const fut = this.createFuture<number>();
-      const n = Math.min(len, left.data.length);
-      buf.set(left.data.subarray(0, n));
-      if (left.data.length > n) this._unread(sock, left.data.subarray(n));
-      fut.setResult(n);
-      return fut;
-    }
     return this.#sockOp(
       sock,
       'recv',
       EVENT_READ,
+      0,
       (t, fd) => this._p.recv(t, fd, buf, 0, len),
       (n) => {
         if (n < 0) throw socketError(n, 'recv');
@@ -703,31 +787,41 @@ export class BaseProactorEventLoop extends BaseEventLoop {
       (n) => {
         if (n > 0) this._keepLeftover(sock, { kind: 'data', data: Buffer.from(buf.subarray(0, n)) });
       },
+      {
+        leftover: () => {
+          const left = this._takeLeftover(sock, 'data');
+          if (left === undefined) return undefined;
+          const n = Math.min(len, left.data.length);
+          buf.set(left.data.subarray(0, n));
+          if (left.data.length > n) this._unread(sock, left.data.subarray(n));
+          return n;
+        },
+      },
     );
   }
 
   /** Receives one datagram of up to `bufsize` bytes: `[data, addr]`. */
   sockRecvfrom(sock: Socket, bufsize: number): Future<[Buffer, SockAddr]> {
     if (!Number.isInteger(bufsize) || bufsize <= 0) throw new RangeError(describeArg('bufsize', 'a positive integer', bufsize));
-    liveFd(sock);
-    const left = this._takeLeftover(sock, 'dgram');
-    if (left !== undefined) {
-      const fut = this.createFuture<[Buffer, SockAddr]>();
-      fut.setResult([left.data.subarray(0, bufsize), left.addr]);
-      return fut;
-    }
     const buf = Buffer.allocUnsafe(bufsize);
     return this.#sockOp(
       sock,
       'recvfrom',
       EVENT_READ,
+      0,
       (t, fd) => this._p.recvfrom(t, fd, buf, 0, bufsize),
       (n, op) => {
         if (n < 0) throw socketError(n, 'recvfrom');
         return [buf.subarray(0, n), toSockAddr(op.addr)] as [Buffer, SockAddr];
       },
       (n, op) => this._keepLeftover(sock, { kind: 'dgram', data: buf.subarray(0, n), addr: toSockAddr(op.addr) }),
-      true,
+      {
+        wantAddr: true,
+        leftover: () => {
+          const left = this._takeLeftover(sock, 'dgram');
+          return left === undefined ? undefined : ([left.data.subarray(0, bufsize), left.addr] as [Buffer, SockAddr]);
+        },
+      },
     );
   }
 
@@ -736,26 +830,27 @@ export class BaseProactorEventLoop extends BaseEventLoop {
     if (!(buf instanceof Uint8Array)) throw new TypeError(describeArg('buf', 'a Uint8Array', buf));
     const len = nbytes === 0 ? buf.length : nbytes;
     if (!Number.isInteger(len) || len < 0 || len > buf.length) throw new RangeError(describeArg('nbytes', `an integer in [0, ${buf.length}]`, nbytes));
-    liveFd(sock);
-    const left = this._takeLeftover(sock, 'dgram');
-    if (left !== undefined) {
-      const fut = this.createFuture<[number, SockAddr]>();
-      const n = Math.min(len, left.data.length);
-      buf.set(left.data.subarray(0, n));
-      fut.setResult([n, left.addr]);
-      return fut;
-    }
     return this.#sockOp(
       sock,
       'recvfrom',
       EVENT_READ,
+      0,
       (t, fd) => this._p.recvfrom(t, fd, buf, 0, len),
       (n, op) => {
         if (n < 0) throw socketError(n, 'recvfrom');
         return [n, toSockAddr(op.addr)] as [number, SockAddr];
       },
       (n, op) => this._keepLeftover(sock, { kind: 'dgram', data: Buffer.from(buf.subarray(0, n)), addr: toSockAddr(op.addr) }),
-      true,
+      {
+        wantAddr: true,
+        leftover: () => {
+          const left = this._takeLeftover(sock, 'dgram');
+          if (left === undefined) return undefined;
+          const n = Math.min(len, left.data.length);
+          buf.set(left.data.subarray(0, n));
+          return [n, left.addr] as [number, SockAddr];
+        },
+      },
     );
   }
 
@@ -763,17 +858,12 @@ export class BaseProactorEventLoop extends BaseEventLoop {
   sockSendall(sock: Socket, data: Uint8Array | string): Future<void> {
     // A copy: the caller may reuse its buffer before the kernel is done.
     const bytes = Buffer.from(toBytes(data));
-    if (bytes.length === 0) {
-      liveFd(sock);
-      const fut = this.createFuture<void>();
-      fut.setResult(undefined);
-      return fut;
-    }
     let sent = 0;
-    const fut = this.#sockOp<void>(
+    return this.#sockOp<void>(
       sock,
       'send',
       EVENT_WRITE,
+      1,
       (t, fd) => this._p.send(t, fd, bytes, sent, bytes.length - sent),
       (n, op) => {
         if (n < 0) throw socketError(n, 'send');
@@ -785,8 +875,8 @@ export class BaseProactorEventLoop extends BaseEventLoop {
         }
         return undefined;
       },
+      undefined,
     );
-    return fut;
   }
 
   /** Sends one datagram to `addr`; resolves with the bytes sent. */
@@ -796,6 +886,7 @@ export class BaseProactorEventLoop extends BaseEventLoop {
       sock,
       'sendto',
       EVENT_WRITE,
+      1,
       (t, fd) => this._p.sendto(t, fd, bytes, 0, bytes.length, addr),
       (n) => {
         if (n < 0) throw socketError(n, 'sendto', addr);
@@ -815,6 +906,7 @@ export class BaseProactorEventLoop extends BaseEventLoop {
       sock,
       'connect',
       0,
+      1,
       (t, fd) => (waiting ? this._p.poll(t, fd, EVENT_WRITE) : this._p.connect(t, fd, address)),
       (r, op) => {
         if (waiting) {
@@ -837,13 +929,6 @@ export class BaseProactorEventLoop extends BaseEventLoop {
 
   /** Accepts one connection: `[socket, peer address]`. */
   sockAccept(sock: Socket): Future<[Socket, SockAddr]> {
-    liveFd(sock);
-    const left = this._takeLeftover(sock, 'conn');
-    if (left !== undefined) {
-      const fut = this.createFuture<[Socket, SockAddr]>();
-      fut.setResult([left.sock, left.addr]);
-      return fut;
-    }
     const accepted = (fd: number, op: Op): [Socket, SockAddr] => {
       const conn = new Socket(sock.family, sock.type, fd);
       return [conn, peerOf(conn, op.addr)];
@@ -852,6 +937,7 @@ export class BaseProactorEventLoop extends BaseEventLoop {
       sock,
       'accept',
       EVENT_READ,
+      0,
       (t, fd) => this._p.accept(t, fd),
       (fd, op) => {
         if (fd < 0) throw socketError(fd, 'accept');
@@ -861,7 +947,13 @@ export class BaseProactorEventLoop extends BaseEventLoop {
         const [conn, addr] = accepted(fd, op);
         this._keepLeftover(sock, { kind: 'conn', sock: conn, addr });
       },
-      true,
+      {
+        wantAddr: true,
+        leftover: () => {
+          const left = this._takeLeftover(sock, 'conn');
+          return left === undefined ? undefined : ([left.sock, left.addr] as [Socket, SockAddr]);
+        },
+      },
     );
   }
 
@@ -932,6 +1024,7 @@ export class BaseProactorEventLoop extends BaseEventLoop {
       sock,
       'poll',
       0,
+      null,
       (t, fd) => this._p.poll(t, fd, EVENT_WRITE),
       (r) => {
         if (r < 0) throw socketError(r, 'poll');
@@ -1360,9 +1453,14 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
     // Start reading once connectionMade() has run; bytes a cancelled
     // sockRecv left behind come first.
     this._loop.callSoon(() => {
-      const left = this._sock === null ? undefined : this._loop._takeLeftover(this._sock, 'data');
-      if (left !== undefined && !this._closing) this.#deliver(left.data, left.data.length, null);
-      this._loopReading();
+      if (this._sock === null) return;
+      const sock = this._sock;
+      // A cancelled sockRecv may still be out: its bytes come first.
+      this._loop._afterReads(sock, () => {
+        const left = this._loop._takeLeftover(sock, 'data');
+        if (left !== undefined && !this._closing) this.#deliver(left.data, left.data.length, null);
+        this._loopReading();
+      });
     });
     if (waiter) this._loop.callSoon(() => _setResultUnlessCancelled(waiter, undefined));
   }
