@@ -1,5 +1,5 @@
 /**
- * Networking on every selector backend: the Protocol/Transport API over
+ * Networking on every loop of test/helpers/loops.ts (selectors and io_uring): the Protocol/Transport API over
  * loopback TCP, UDP and Unix sockets, the sock* methods, Server and
  * createConnection, and bad input. Loopback only, bounded waits; every
  * connection is checked for one connectionMade, at most one eofReceived and

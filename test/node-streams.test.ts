@@ -1,5 +1,5 @@
 /**
- * Duplex views of transports (lib/node-streams.ts), on every backend:
+ * Duplex views of transports (lib/node-streams.ts), on every loop of test/helpers/loops.ts:
  * node:http served over aionode transports, and back-pressure both ways.
  */
 import * as http from 'node:http';

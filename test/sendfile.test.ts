@@ -1,6 +1,6 @@
 /**
  * loop.sockSendfile and loop.sendfile: zero-copy sendfile(2), and the
- * read-and-send fallback, on every selector.
+ * read-and-send fallback, on every loop of test/helpers/loops.ts.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';

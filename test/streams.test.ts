@@ -1,6 +1,6 @@
 /**
  * Streams: CPython's test_streams (StreamReader fed directly, and the
- * open/start helpers over real sockets on every selector backend), with the
+ * open/start helpers over real sockets on every loop of test/helpers/loops.ts), with the
  * waiting code written as async functions and as generator coroutines.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * TLS (lib/sslproto.ts) on every selector backend: aionode's TLS client and
+ * TLS (lib/sslproto.ts) on every loop of test/helpers/loops.ts: aionode's TLS client and
  * server against each other and against node:tls, certificate failures,
  * handshake and shutdown timeouts, flow control, a large transfer, and
  * startTls. Loopback only; the certificate is made here with the openssl

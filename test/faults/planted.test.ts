@@ -4,7 +4,8 @@
  *
  * Each test names the bug it catches; each was proved by planting that bug
  * locally and watching the test fail (see the comment on each). On every
- * selector backend; loopback only; bounded.
+ * loop of test/helpers/loops.ts (the bare-selector block: every selector
+ * backend); loopback only; bounded.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

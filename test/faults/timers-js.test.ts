@@ -1,7 +1,7 @@
 /**
  * Fault suite, timers, JS side: edge delays (reliability T12) and a burst
  * of timers scheduled and cancelled with memory returning (T13, issue 8
- * item 13's JS half). Run on every selector backend.
+ * item 13's JS half). Run on every loop of test/helpers/loops.ts.
  *
  * T13 runs at AIONODE_T13_TIMERS timers (default 200,000, the CI size;
  * nightly: 1,000,000). Every loop run is bounded by a guard timer.
