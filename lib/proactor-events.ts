@@ -1480,14 +1480,8 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
       if (this._paused || this._closing) return;
       const pending = this.#pending;
       this.#pending = null;
-      if (pending !== null) {
-        if (pending.n === 0) {
-          this.#onEof();
-          return;
-        }
-        this.#deliver(pending.buf, pending.n, pending.owner);
-      }
-      this._loopReading();
+      if (pending !== null) this.#handleRead(pending.n, pending.buf, pending.owner);
+      else this._loopReading();
     });
   }
 
@@ -1523,16 +1517,22 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
 
   #onRead(n: number, buf: Uint8Array, owner: BaseProtocol | null): void {
     if (this._closing) return;
+    if (n === 0) this.#eofReceived = true;
+    if (this._paused) {
+      // Held until resumeReading(), EOF and errors included: a paused
+      // protocol hears nothing (as on the selector loop, where a paused
+      // transport does not read at all; a reset is then found by a write).
+      this.#pending = { buf, n, owner };
+      return;
+    }
+    this.#handleRead(n, buf, owner);
+  }
+
+  #handleRead(n: number, buf: Uint8Array, owner: BaseProtocol | null): void {
     if (n < 0) {
       const exc = socketError(n, 'read');
       if (exc.code === 'ECONNRESET' || exc.code === 'ECONNABORTED' || exc.code === 'EPIPE') this._forceClose(exc);
       else this._fatalError(exc, 'Fatal read error on socket transport');
-      return;
-    }
-    if (n === 0) this.#eofReceived = true;
-    if (this._paused) {
-      // Held, EOF included, until resumeReading(): a paused protocol hears nothing.
-      this.#pending = { buf, n, owner };
       return;
     }
     if (n === 0) {
@@ -1627,9 +1627,27 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
       this._dropWrite();
       return;
     }
+    let rest = bytes;
+    if (this._bufferSize === 0 && this._writeOp === null) {
+      // Nothing queued, nothing in flight: try the send at once (as the
+      // selector transport and uvloop do). The common small write then
+      // costs no copy and no op, and a dead peer is found now; only what
+      // the kernel does not take goes through the queue and its ops.
+      const fd = this._fd;
+      const n = fd < 0 ? -constants().EBADF : ops().send(fd, bytes, 0, bytes.length);
+      if (n < 0) {
+        if (n !== -constants().EAGAIN && n !== -constants().EINTR) {
+          this.#writeFailed(socketError(n, 'write'));
+          return;
+        }
+      } else {
+        if (n === bytes.length) return;
+        rest = bytes.subarray(n);
+      }
+    }
     // The caller may reuse its buffer after write() returns: keep a copy.
-    this._buffer.push(Buffer.from(bytes));
-    this._bufferSize += bytes.length;
+    this._buffer.push(Buffer.from(rest));
+    this._bufferSize += rest.length;
     if (this._writeOp === null) this._loopWriting();
     this._maybePauseProtocol();
   }
