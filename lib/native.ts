@@ -59,7 +59,14 @@ export interface NativeProactor {
   readonly closed: boolean;
   /** Ops submitted whose final completion has not been delivered yet. */
   readonly pending: number;
-  /** What the runtime probe found (opcodes and features by name), e.g. `{ multishotAccept: true, ... }`. */
+  /**
+   * What the runtime probe found (frozen): `multishotAccept`, `multishotRecv`,
+   * `providedBufferRing`, `pollMultishot`, `cancelFdAll`, `cancelAny`,
+   * `extArg`, `nodrop`. Features without a probe flag of their own are read
+   * from an opcode or feature bit of the same kernel release (e.g.
+   * multishot accept from IORING_OP_SOCKET, 5.19). `multishotRecv` and
+   * `providedBufferRing` are probed but not used yet.
+   */
   readonly features: Readonly<Record<string, boolean>>;
   /** recv into buf[offset, offset+length): completion = bytes, 0 at EOF, or -errno. */
   recv(token: number, fd: number, buf: Uint8Array, offset: number, length: number): number;
@@ -71,14 +78,20 @@ export interface NativeProactor {
   writev(token: number, fd: number, bufs: readonly Uint8Array[]): number;
   /** sendmsg of one datagram to addr. */
   sendto(token: number, fd: number, buf: Uint8Array, offset: number, length: number, addr: NativeSocketAddress): number;
-  /** One accept (non-blocking, close-on-exec, owned by this environment): completion = fd or -errno; the peer via `address(token)`. */
+  /**
+   * One accept (non-blocking, close-on-exec, owned by this environment from
+   * the moment its completion is taken, before the batch runs): completion
+   * = fd or -errno; the peer via `address(token)`.
+   */
   accept(token: number, fd: number): number;
   /**
    * Accepts repeatedly on one token: a completion per new fd, until the
    * first negative result (-ECANCELED after cancel, or an error such as
    * -EMFILE), which ends the op. Multishot accept where the kernel has it
    * (re-armed inside when the kernel ends it after a success), else single
-   * accepts re-submitted inside.
+   * accepts re-submitted inside. Accepted fds are owned as `accept`'s;
+   * `address(token)` is null for this op (one token, many peers: use
+   * `getpeername`).
    */
   acceptMany(token: number, fd: number): number;
   /** connect: completion = 0 or -errno. */
@@ -92,12 +105,26 @@ export interface NativeProactor {
   /**
    * Closes `fd` (one this environment owns) once every op on it has
    * delivered its completion: cancels them first. The fd number stays
-   * taken until then, so it cannot be reused under an op in flight.
+   * taken until then (the close comes after the batch that delivers the
+   * last of them has returned), so it cannot be reused under an op in
+   * flight. With no op in flight it closes at once, throwing as `close(fd)`
+   * does (EBADF, ...).
    */
   closeFd(fd: number): void;
-  /** The peer of the recvfrom/accept completion for `token` delivered in the current batch, else null. */
+  /**
+   * The peer of the recvfrom/accept completion for `token` delivered in the
+   * current batch, else null (kept until the loop's next pass begins).
+   */
   address(token: number): NativeSocketAddress | null;
-  /** Cancels everything, waits for the kernel, frees every pinned buffer, closes the ring. Idempotent. */
+  /**
+   * Cancels everything, waits (at most 5 s) for the kernel to complete every
+   * op, frees every pinned buffer and closes the fds `closeFd` deferred;
+   * fds accepted meanwhile are closed. Completions are not delivered. A
+   * loop hosting it stays usable (it sees nothing more from it); the ring
+   * fd itself goes with the last of the proactor and its loops.
+   * Idempotent. Environment teardown (worker terminate, exit) does the same
+   * without calling JavaScript.
+   */
   close(): void;
 }
 

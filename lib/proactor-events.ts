@@ -50,8 +50,14 @@ const EVENT_WRITE = 2;
 const LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5;
 /** Most buffers one writev op takes (IOV_MAX on Linux). */
 const IOV_MAX = 1024;
-/** Size of a stream transport's read buffer (one per transport, reused for every read). */
-const STREAM_READ_SIZE = 64 * 1024;
+/**
+ * A stream transport's read buffer (one per transport, reused for every
+ * read, pinned while its read is in flight): it starts small, since every
+ * idle connection holds one, and grows while reads fill it (bulk
+ * transfers), up to the selector transport's largest read.
+ */
+const STREAM_READ_MIN = 16 * 1024;
+const STREAM_READ_MAX = 256 * 1024;
 /** Largest datagram read, as the selector transport's. */
 const DGRAM_READ_SIZE = 256 * 1024;
 
@@ -1001,7 +1007,7 @@ export class BaseProactorEventLoop extends BaseEventLoop {
           const fd = transport._sockFd;
           loop._transports.delete(fd);
           try {
-            return yield* sendfileGen(loop, sock, inFd, offset, count, fallback);
+            return yield* sendfileGen(loop, sock, inFd, offset, count, fallback, () => transport._heldError());
           } catch (exc) {
             if (transport._sock === null || transport.isClosing()) {
               throw new ConnectionError('sendfile: the transport was closed while the file was being sent', { cause: exc });
@@ -1197,11 +1203,23 @@ function checkSendfileArgs(offset: unknown, count: unknown): void {
 
 const SENDFILE_CHUNK = 1 << 30;
 
-function* sendfileGen(loop: BaseProactorEventLoop, sock: Socket, inFd: number, offset: number, count: number | undefined, fallback: boolean): Coroutine<number> {
+function* sendfileGen(
+  loop: BaseProactorEventLoop,
+  sock: Socket,
+  inFd: number,
+  offset: number,
+  count: number | undefined,
+  fallback: boolean,
+  heldError: () => OSError | null = () => null,
+): Coroutine<number> {
   let sent = 0;
   for (;;) {
     const want = count === undefined ? SENDFILE_CHUNK : Math.min(SENDFILE_CHUNK, count - sent);
     if (want <= 0) return sent;
+    // A reset the transport's read already took: sendfile(2) would only
+    // get EPIPE now (and raise SIGPIPE: it has no MSG_NOSIGNAL).
+    const held = heldError();
+    if (held !== null) throw held;
     // Asked anew every round: after a close the socket says -1, never a
     // number that may since belong to another connection.
     const outFd = sock.fileno();
@@ -1504,7 +1522,7 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
       }
       owner = protocol;
     } else {
-      buf = this.#readBuf ??= Buffer.allocUnsafeSlow(STREAM_READ_SIZE);
+      buf = this.#readBuf ??= Buffer.allocUnsafeSlow(STREAM_READ_MIN);
     }
     const p = this._loop._p;
     const op = this._loop._submit('recv', fd, EVENT_READ, (t) => p.recv(t, fd, buf, 0, buf.length), (n, done) => {
@@ -1543,6 +1561,7 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
       // Copy out, then read again at once (the buffer is reused), then deliver.
       const data = Buffer.allocUnsafe(n);
       (buf as Buffer).copy(data, 0, 0, n);
+      if (n === buf.length && buf.length < STREAM_READ_MAX) this.#readBuf = Buffer.allocUnsafeSlow(buf.length * 4);
       this._loopReading();
       this.#deliver(data, n, null);
     } else {
@@ -1665,14 +1684,32 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
       if (items.some((b) => b.length > 0)) this._connLost++;
       return;
     }
-    let added = 0;
-    for (const b of items) {
-      if (b.length === 0) continue;
+    let bufs = items.filter((b) => b.length > 0);
+    if (bufs.length === 0) return;
+    if (this._bufferSize === 0 && this._writeOp === null) {
+      // Idle: one gathering send at once, as write() does; the rest is queued.
+      const fd = this._fd;
+      const batch = bufs.length > IOV_MAX ? bufs.slice(0, IOV_MAX) : bufs;
+      const n = fd < 0 ? -constants().EBADF : batch.length === 1 ? ops().send(fd, batch[0], 0, batch[0].length) : ops().writev(fd, batch);
+      if (n < 0) {
+        if (n !== -constants().EAGAIN && n !== -constants().EINTR) {
+          this.#writeFailed(socketError(n, 'write'));
+          return;
+        }
+      } else {
+        let left = n;
+        let i = 0;
+        while (i < bufs.length && left >= bufs[i].length) left -= bufs[i++].length;
+        bufs = bufs.slice(i);
+        if (left > 0) bufs[0] = bufs[0].subarray(left);
+        if (bufs.length === 0) return;
+      }
+    }
+    // Copies: the caller may reuse its buffers after writelines() returns.
+    for (const b of bufs) {
       this._buffer.push(Buffer.from(b));
       this._bufferSize += b.length;
-      added++;
     }
-    if (added === 0) return;
     if (this._writeOp === null) this._loopWriting();
     this._maybePauseProtocol();
   }
@@ -1770,6 +1807,16 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
 
   canWriteEof(): boolean {
     return true;
+  }
+
+  /**
+   * @internal The read error held while reading is paused (sendfile pauses
+   * reading): the read in flight may have taken the socket's pending error
+   * (ECONNRESET), so sendfile(2) must not try the socket again.
+   */
+  _heldError(): OSError | null {
+    const p = this.#pending;
+    return p !== null && p.n < 0 ? socketError(p.n, 'read') : null;
   }
 
   /** @internal A Future resolved once the write queue is empty. */

@@ -291,11 +291,12 @@ void LoopWrap::Setup(const Napi::CallbackInfo& info,
   c->idle = new uv_idle_t;
   uv_idle_init(uvloop, c->idle);
   c->idle->data = c.get();
-  if (!c->source_timer) {
-    c->uvtimer = new uv_timer_t;
-    uv_timer_init(uvloop, c->uvtimer);
-    c->uvtimer->data = c.get();
-  }
+  // Made even beside a source timer (no system call, inactive): a source
+  // whose timer stops working (a proactor closed under its loop) hands
+  // over to it in Rearm.
+  c->uvtimer = new uv_timer_t;
+  uv_timer_init(uvloop, c->uvtimer);
+  c->uvtimer->data = c.get();
 
   core_ = c.release();
   core_->owner = this;
@@ -390,8 +391,12 @@ void LoopWrap::Rearm() {
   if (c->source_timer) {
     // A deadline of 0 or in the past must fire at once (item 4): the
     // source's ArmTimer never takes it for "disarm"; only INT64_MAX is.
-    c->source->ArmTimer(want);
-  } else if (want == INT64_MAX) {
+    if (c->source->ArmTimer(want) == 0) return;
+    // The source's timer is gone (its proactor was closed): libuv's from
+    // now on, so the loop's timers outlive its source.
+    c->source_timer = false;
+  }
+  if (want == INT64_MAX) {
     uv_timer_stop(c->uvtimer);
   } else {
     // uv timers count whole milliseconds from a truncated "now": round up
@@ -469,7 +474,7 @@ void LoopWrap::RunBatchUnsafe(bool take_io) {
   if (c->hooks) {
     // Completions are not level-triggered: one taken while the loop is
     // stopped would be lost, so they wait in the ring until it runs.
-    if (!c->running || !c->hooks->Open()) take_io = false;
+    if (!c->running) take_io = false;
     c->hooks->BeginPass();
   }
   if (take_io) {

@@ -64,8 +64,6 @@ class SourceHooks {
   // returns whether the source has more to report at once.
   virtual void EnterBatch() noexcept = 0;
   virtual bool EndBatch() noexcept = 0;
-  // Whether the source may be waited on now (false once closed).
-  virtual bool Open() const noexcept = 0;
   // For stats(): ops in flight.
   virtual int Pending() const noexcept = 0;
 };

@@ -108,9 +108,13 @@ class ProactorState final : public SourceHooks {
   }
 
   int AfterWait(int32_t* pairs, int n) noexcept override {
+    int kept = 0;
     for (int i = 0; i < n; ++i) {
       Token token = pairs[2 * i];
       int32_t res = pairs[2 * i + 1];
+      pairs[2 * kept] = token;
+      pairs[2 * kept + 1] = res;
+      ++kept;
       auto it = pins_.find(token);
       if (it == pins_.end()) continue;
       Pin& pin = it->second;
@@ -133,8 +137,16 @@ class ProactorState final : public SourceHooks {
           }
         }
         if (rc < 0) {
+          // Nobody would own it: closed. A one-shot accept reports the
+          // error as its (final) result; accept-many drops the connection
+          // and goes on, so its first negative result still ends it.
           close(res);
-          pairs[2 * i + 1] = rc;
+          if (pin.kind == OpKind::kAcceptMany) {
+            --kept;
+            continue;
+          }
+          pairs[2 * (kept - 1) + 1] = rc;
+          res = rc;
         }
       }
       const bool final_one = !(pin.kind == OpKind::kAcceptMany && res >= 0);
@@ -143,7 +155,7 @@ class ProactorState final : public SourceHooks {
         pins_.erase(it);
       }
     }
-    return n;
+    return kept;
   }
 
   void EnterBatch() noexcept override {
@@ -159,7 +171,6 @@ class ProactorState final : public SourceHooks {
     return core_->HasBuffered();
   }
 
-  bool Open() const noexcept override { return !closed_; }
   int Pending() const noexcept override {
     return static_cast<int>(pins_.size());
   }
@@ -182,6 +193,9 @@ class ProactorState final : public SourceHooks {
     delivered_.clear();
     for (int fd : close_after_) CloseOwned(fd);
     close_after_.clear();
+    // The ring fd goes now unless a loop still hosts the source (it goes
+    // with that loop), not when the GC gets round to the wrapper.
+    if (left == 0) core_.reset();
   }
 
   void CloseOwned(int fd) noexcept {
@@ -332,6 +346,7 @@ ProactorWrap::ProactorWrap(const Napi::CallbackInfo& info) : env_(info.Env()) {
   std::string why;
   int rc = CreateIoUringProactor(entries, &p, &why);
   if (rc < 0) throw MakeOsError(env, rc, "io_uring_setup", why);
+  if (const ProactorFeatures* f = IoUringFeatures(p.get())) features_ = *f;
   state_ = std::make_shared<ProactorState>(env, std::move(p));
   napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
 }
@@ -579,9 +594,8 @@ Napi::Value ProactorWrap::GetPending(const Napi::CallbackInfo& info) {
 Napi::Value ProactorWrap::GetFeatures(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
-  const ProactorFeatures* f =
-      state_ ? IoUringFeatures(state_->core()) : nullptr;
-  if (f != nullptr) {
+  const ProactorFeatures* f = &features_;
+  {
     o.Set("multishotAccept", f->multishot_accept);
     o.Set("multishotRecv", f->multishot_recv);
     o.Set("providedBufferRing", f->provided_buffer_ring);

@@ -72,6 +72,7 @@ class ProactorWrap {
   static const napi_type_tag kTypeTag;
 
   std::shared_ptr<ProactorState> state_;
+  ProactorFeatures features_;  // the probe's, kept past close()
   napi_env env_;
 };
 

@@ -21,7 +21,9 @@ import {
   RuntimeError,
   SendfileNotAvailableError,
   Socket,
+  availableLoops,
   availableProactors,
+  newEventLoop,
   logger,
   openConnection,
   startServer,
@@ -30,6 +32,7 @@ import {
   type Transport,
 } from '../lib/index.js';
 import { binding } from '../lib/native.js';
+import { _resetForcedLoop } from '../lib/events.js';
 import { constants } from '../lib/socket.js';
 import { runBriefly, runUntil } from './helpers/loop.js';
 import { ConnTracker, EchoProtocol, TrackedProtocol, drainAndClose, patternBuffer, serverPort } from './helpers/net.js';
@@ -124,6 +127,28 @@ describe.runIf(HAVE_IO_URING)('ProactorEventLoop on io_uring', () => {
   });
 
   // ---------------------------------------------------------------- sock*
+  it('is the loop AIONODE_LOOP=io_uring names (never the default)', async () => {
+    expect(availableLoops()).toContain('io_uring');
+    const saved = process.env.AIONODE_LOOP;
+    try {
+      delete process.env.AIONODE_LOOP;
+      _resetForcedLoop();
+      const dflt = newEventLoop();
+      expect(dflt).not.toBeInstanceOf(ProactorEventLoop);
+      dflt.close();
+      process.env.AIONODE_LOOP = 'io_uring';
+      _resetForcedLoop();
+      const l = newEventLoop();
+      expect(l).toBeInstanceOf(ProactorEventLoop);
+      expect((l as ProactorEventLoop).backend).toBe('io_uring');
+      l.close();
+    } finally {
+      if (saved === undefined) delete process.env.AIONODE_LOOP;
+      else process.env.AIONODE_LOOP = saved;
+      _resetForcedLoop();
+    }
+  });
+
   it('refuses a proactor that is closed or already serves another loop', () => {
     expect(() => new ProactorEventLoop(loop._proactor)).toThrow(/already serves another loop/);
     const p = new IoUringProactor();

@@ -107,15 +107,19 @@ constexpr struct {
 
 // Test hooks, read once per creation: AIONODE_TEST_IO_URING=enosys|eperm
 // makes io_uring_setup "fail" with that errno; =noop:<opcode number> makes
-// the probe report that opcode missing. The refusal paths can then be
-// tested on a kernel that allows everything.
-void ReadTestHooks(int* fake_errno, int* hide_op) {
+// the probe report that opcode missing; =old makes it report a 5.10-era
+// kernel (no multishot accept or poll, no cancel by fd or "any"), so the
+// fallback paths run here too. The refusal paths can then be tested on a
+// kernel that allows everything.
+void ReadTestHooks(int* fake_errno, int* hide_op, bool* old) {
   *fake_errno = 0;
   *hide_op = -1;
+  *old = false;
   const char* v = std::getenv("AIONODE_TEST_IO_URING");
   if (v == nullptr) return;
   if (std::strcmp(v, "enosys") == 0) *fake_errno = ENOSYS;
   if (std::strcmp(v, "eperm") == 0) *fake_errno = EPERM;
+  if (std::strcmp(v, "old") == 0) *old = true;
   if (std::strncmp(v, "noop:", 5) == 0) *hide_op = std::atoi(v + 5);
 }
 
@@ -216,7 +220,8 @@ class IoUringProactor final : public Proactor {
 int IoUringProactor::Create(unsigned entries, std::unique_ptr<Proactor>* out,
                             std::string* why) {
   int fake_errno, hide_op;
-  ReadTestHooks(&fake_errno, &hide_op);
+  bool old_kernel;
+  ReadTestHooks(&fake_errno, &hide_op, &old_kernel);
   if (entries == 0) entries = 256;
   std::unique_ptr<IoUringProactor> p(new IoUringProactor());
   struct io_uring_params params;
@@ -287,6 +292,10 @@ int IoUringProactor::Create(unsigned entries, std::unique_ptr<Proactor>* out,
   f.poll_multishot = (params.features & IORING_FEAT_RSRC_TAGS) != 0;
   f.ext_arg = (params.features & IORING_FEAT_EXT_ARG) != 0;
   f.nodrop = (params.features & IORING_FEAT_NODROP) != 0;
+  if (old_kernel) {
+    f.multishot_accept = f.multishot_recv = f.provided_buffer_ring = false;
+    f.poll_multishot = f.cancel_fd_all = f.cancel_any = false;
+  }
 
   rc = p->wake_.Open();
   if (rc < 0) {
@@ -793,7 +802,12 @@ int IoUringProactor::Wait(EventBuffer* out, int64_t timeout_ns) {
   if (out == nullptr || out->data == nullptr || out->capacity <= 0) {
     return -EINVAL;
   }
-  if (closed_) return 0;
+  if (closed_) {
+    // Late completions of ops Drain gave up on: dropped, so the ring fd
+    // stops polling readable (a level-triggered watcher would spin).
+    Reap(nullptr, 0);
+    return 0;
+  }
   backend::Deadline deadline(timeout_ns);
   for (;;) {
     int count = 0;
