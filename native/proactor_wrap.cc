@@ -182,15 +182,14 @@ class ProactorState final : public SourceHooks {
     if (closed_) return;
     closed_ = true;
     int left = core_->Drain(kDrainNs);
+    FreeDelivered();  // finished ops: the kernel is done with these anyway
     if (left == 0) {
       for (auto& kv : pins_) {
         for (napi_ref r : kv.second.refs) napi_delete_reference(env_, r);
       }
-      FreeDelivered();
     }
     // else: the kernel may still write into them: leaked, never freed early.
     pins_.clear();
-    delivered_.clear();
     for (int fd : close_after_) CloseOwned(fd);
     close_after_.clear();
     // The ring fd goes now unless a loop still hosts the source (it goes

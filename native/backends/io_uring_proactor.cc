@@ -108,7 +108,8 @@ constexpr struct {
 // Test hooks, read once per creation: AIONODE_TEST_IO_URING=enosys|eperm
 // makes io_uring_setup "fail" with that errno; =noop:<opcode number> makes
 // the probe report that opcode missing; =old makes it report a 5.10-era
-// kernel (no multishot accept or poll, no cancel by fd or "any"), so the
+// kernel (no multishot accept or poll, no cancel by fd or "any", no
+// IORING_ENTER_EXT_ARG), so the
 // fallback paths run here too. The refusal paths can then be tested on a
 // kernel that allows everything.
 void ReadTestHooks(int* fake_errno, int* hide_op, bool* old) {
@@ -178,6 +179,8 @@ class IoUringProactor final : public Proactor {
   // pairs written.
   int Reap(EventBuffer* out, int count);
   bool Emit(EventBuffer* out, int* count, int32_t token, int32_t value);
+  // Blocks until a CQE is there or `timeout_ns` passed (-ETIME). 0 / -errno.
+  int WaitCqe(int64_t timeout_ns);
   void Finish(Op* op);
 
   int ring_fd_ = -1;
@@ -295,6 +298,7 @@ int IoUringProactor::Create(unsigned entries, std::unique_ptr<Proactor>* out,
   if (old_kernel) {
     f.multishot_accept = f.multishot_recv = f.provided_buffer_ring = false;
     f.poll_multishot = f.cancel_fd_all = f.cancel_any = false;
+    f.ext_arg = false;
   }
 
   rc = p->wake_.Open();
@@ -843,6 +847,29 @@ int IoUringProactor::Wait(EventBuffer* out, int64_t timeout_ns) {
   }
 }
 
+int IoUringProactor::WaitCqe(int64_t timeout_ns) {
+  if (features_.ext_arg) {
+    // io_uring_enter(2) GETEVENTS with a timeout (IORING_ENTER_EXT_ARG,
+    // 5.11): returns once a CQE is there, or -ETIME.
+    struct __kernel_timespec ts;
+    ts.tv_sec = timeout_ns / 1000000000;
+    ts.tv_nsec = timeout_ns % 1000000000;
+    struct io_uring_getevents_arg arg;
+    std::memset(&arg, 0, sizeof(arg));
+    arg.ts = reinterpret_cast<uint64_t>(&ts);
+    int rc = static_cast<int>(
+        syscall(__NR_io_uring_enter, ring_fd_, 0, 1,
+                IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg,
+                sizeof(arg)));
+    if (rc < 0) return errno == EINTR ? 0 : -errno;
+    return 0;
+  }
+  struct pollfd pfd = {ring_fd_, POLLIN, 0};
+  int n = poll(&pfd, 1, backend::CeilMs(timeout_ns));
+  if (n < 0) return errno == EINTR ? 0 : -errno;
+  return n == 0 ? -ETIME : 0;
+}
+
 int IoUringProactor::Drain(int64_t timeout_ns) {
   if (closed_) return static_cast<int>(live_.size());
   closed_ = true;
@@ -873,9 +900,8 @@ int IoUringProactor::Drain(int64_t timeout_ns) {
     if (live_.empty() && !timer_poll_live_ && !wake_poll_live_) break;
     int64_t left = end - MonotonicNs();
     if (left <= 0) break;
-    struct pollfd pfd = {ring_fd_, POLLIN, 0};
-    int n = poll(&pfd, 1, left > 100000000 ? 100 : backend::CeilMs(left));
-    if (n == 0) cancel_all();  // an op the first cancel did not catch
+    const int64_t slice = left > 100 * 1000000 ? 100 * 1000000 : left;
+    if (WaitCqe(slice) == -ETIME) cancel_all();  // one the cancel missed
   }
   for (Op* op : retired_) delete op;
   retired_.clear();

@@ -550,7 +550,7 @@ void RunIoUringTests(void (*run)(const std::string&,
     auto p = Make();
     const ProactorFeatures* f = p ? IoUringFeatures(p.get()) : nullptr;
     URING_CHECK(f != nullptr && !f->multishot_accept && !f->poll_multishot &&
-                !f->cancel_fd_all && !f->cancel_any);
+                !f->cancel_fd_all && !f->cancel_any && !f->ext_arg);
   });
   run("io_uring (old kernel): accept-many by single accepts", TestAcceptMany);
   run("io_uring (old kernel): cancel, CancelFd per token", TestCancel);

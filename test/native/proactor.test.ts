@@ -247,6 +247,43 @@ describe.skipIf(!have).each(['', 'old'])('NativeProactor (io_uring%s)', (mode) =
     expect(t.p.address(999)).toBeNull();
   });
 
+  it('unix datagrams: sendto a path, the sender path via address(); a path too long is -ENAMETOOLONG', async () => {
+    const t = h();
+    const name = `\0aionode-proactor-${process.pid}-${mode}`;
+    const rx = own(b.socket(C.AF_UNIX, C.SOCK_DGRAM));
+    b.bind(rx, name);
+    const tx = own(b.socket(C.AF_UNIX, C.SOCK_DGRAM));
+    b.bind(tx, `${name}-tx`);
+    const buf = Buffer.alloc(16);
+    let from: NativeSocketAddress | null = null;
+    t.onPair = (token) => {
+      if (token === 1) from = t.p.address(1);
+    };
+    expect(t.p.recvfrom(1, rx, buf, 0, 16)).toBe(0);
+    expect(t.p.sendto(2, tx, Buffer.from('unix'), 0, 4, name)).toBe(0);
+    expect(await t.result(2)).toBe(4);
+    expect(await t.result(1)).toBe(4);
+    expect(from).toBe(`${name}-tx`);
+    expect(t.p.sendto(3, tx, Buffer.from('x'), 0, 1, '/tmp/' + 'x'.repeat(200))).toBe(-E.ENAMETOOLONG);
+    expect(t.p.pending).toBe(0); // nothing queued, nothing pinned
+  });
+
+  it('a full submission queue is flushed inline, in a batch and out of one', async () => {
+    const t = h(2);
+    const [a] = b.socketpair().map(own);
+    for (let i = 0; i < 20; i++) expect(t.p.poll(i, a, WRITE)).toBe(0);
+    let inBatch = false;
+    t.onPair = (token) => {
+      if (token === 0 && !inBatch) {
+        inBatch = true;
+        for (let i = 100; i < 120; i++) expect(t.p.poll(i, a, WRITE)).toBe(0);
+      }
+    };
+    await t.until(() => [...t.results.keys()].filter((k) => k < 20).length === 20, '20 polls');
+    await t.until(() => [...t.results.keys()].filter((k) => k >= 100).length === 20, '20 more');
+    expect(t.p.pending).toBe(0);
+  });
+
   it('accept and connect on loopback: the accepted fd is owned, non-blocking, with its peer', async () => {
     const t = h();
     const l = listener();
