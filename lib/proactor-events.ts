@@ -18,6 +18,17 @@
  * - A socket with ops in flight is closed by the proactor (`closeFd`),
  *   after the kernel is done with it, so its number cannot be reused under
  *   an op still running.
+ * - The sock* reads of one socket run one at a time in call order (and so
+ *   do its writes): the kernel orders neither two recvs in flight on one
+ *   socket nor a new recv against a cancelled one still out.
+ *
+ * Where the proactor and the selector loop would differ observably, the
+ * transports follow the selector loop (the suites run on both): write()
+ * sends at once when nothing is queued or in flight (no copy, no op; a
+ * dead peer is found by the write), only the rest goes through the queue
+ * and its send/writev ops; pauseReading() cancels the read in flight (what
+ * it brings anyway is held) so that no more bytes leave the kernel; a read
+ * is resubmitted only after its bytes were delivered.
  */
 import * as fs from 'node:fs';
 import { _registerLoopKinds, fileobjToFd, Handle, type FileDescriptorLike, type FileLike } from './events.js';
@@ -58,6 +69,21 @@ const IOV_MAX = 1024;
  */
 const STREAM_READ_MIN = 16 * 1024;
 const STREAM_READ_MAX = 256 * 1024;
+/**
+ * Starting-size read buffers of closed connections, reused by new ones: a
+ * server with connection churn then allocates none (a buffer goes back
+ * only once the kernel is done with it).
+ */
+const readBufPool: Buffer[] = [];
+const READ_BUF_POOL_MAX = 256;
+
+function takeReadBuf(): Buffer {
+  return readBufPool.pop() ?? Buffer.allocUnsafeSlow(STREAM_READ_MIN);
+}
+
+function giveReadBuf(buf: Buffer): void {
+  if (buf.length === STREAM_READ_MIN && readBufPool.length < READ_BUF_POOL_MAX) readBufPool.push(buf);
+}
 /** Largest datagram read, as the selector transport's. */
 const DGRAM_READ_SIZE = 256 * 1024;
 
@@ -427,8 +453,15 @@ export class BaseProactorEventLoop extends BaseEventLoop {
       this._p.cancelFd(fd);
       return false;
     }
-    this._p.closeFd(fd);
-    return true;
+    try {
+      this._p.closeFd(fd);
+      return true;
+    } catch {
+      // The proactor would not take it (not an fd it may close): the ops
+      // are cancelled and the Socket closes it itself, as without ops.
+      this._p.cancelFd(fd);
+      return false;
+    }
   };
 
   /** @internal Watches `sock`: its close() goes through this loop first. */
@@ -1446,6 +1479,8 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
   /** @internal Resolved when the buffer empties (sendfile). */ _emptyWaiter: Future<void> | null = null;
   /** The per-transport read buffer (non-buffered protocols). */
   #readBuf: Buffer | null = null;
+  /** A read into #readBuf is in flight (the kernel may still write into it). */
+  #readBufBusy = false;
   /** A read that completed while reading was paused: delivered on resume. */
   #pending: { buf: Uint8Array; n: number; owner: BaseProtocol | null } | null = null;
   #eofReceived = false;
@@ -1485,9 +1520,14 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
 
   pauseReading(): void {
     if (this._closing || this._paused) return;
-    // The read in flight stays (cancelling it could lose its bytes): what
-    // it brings is held until resumeReading().
     this._paused = true;
+    // Stop taking bytes from the kernel now, as a selector transport does
+    // (flow control, and a peer's close with data unread must still reset
+    // the connection): the read in flight is cancelled. Its op lives on
+    // until its completion, and bytes it brought anyway are held until
+    // resumeReading(), never lost.
+    const op = this._readOp;
+    if (op !== null) this._loop._cancelOp(op);
   }
 
   resumeReading(): void {
@@ -1522,15 +1562,35 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
       }
       owner = protocol;
     } else {
-      buf = this.#readBuf ??= Buffer.allocUnsafeSlow(STREAM_READ_MIN);
+      buf = this.#readBuf ??= takeReadBuf();
+      this.#readBufBusy = true;
     }
     const p = this._loop._p;
+    const own = owner === null;
     const op = this._loop._submit('recv', fd, EVENT_READ, (t) => p.recv(t, fd, buf, 0, buf.length), (n, done) => {
+      if (own) {
+        // The kernel is done with our buffer: once the connection is gone
+        // it can serve another one.
+        this.#readBufBusy = false;
+        if (this._sock === null) this.#releaseReadBuf();
+      }
       if (this._readOp !== done) return; // cancelled by close()/abort(): its bytes are not wanted
       this._readOp = null;
+      if (n < 0 && done.cancelled) {
+        // Cancelled by pauseReading() before it took anything: read again
+        // if reading was resumed meanwhile.
+        this._loopReading();
+        return;
+      }
       this.#onRead(n, buf, owner);
     });
     this._readOp = op;
+  }
+
+  #releaseReadBuf(): void {
+    const buf = this.#readBuf;
+    this.#readBuf = null;
+    if (buf !== null) giveReadBuf(buf);
   }
 
   #onRead(n: number, buf: Uint8Array, owner: BaseProtocol | null): void {
@@ -1558,16 +1618,21 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
       return;
     }
     if (owner === null) {
-      // Copy out, then read again at once (the buffer is reused), then deliver.
+      // The protocol gets its own copy: the buffer is reused by the next read.
       const data = Buffer.allocUnsafe(n);
       (buf as Buffer).copy(data, 0, 0, n);
-      if (n === buf.length && buf.length < STREAM_READ_MAX) this.#readBuf = Buffer.allocUnsafeSlow(buf.length * 4);
-      this._loopReading();
+      if (n === buf.length && buf.length < STREAM_READ_MAX) {
+        giveReadBuf(buf as Buffer);
+        this.#readBuf = Buffer.allocUnsafeSlow(buf.length * 4);
+      }
       this.#deliver(data, n, null);
     } else {
       this.#deliver(buf, n, owner);
-      this._loopReading();
     }
+    // Read again only after delivering: a protocol that pauses reading in
+    // dataReceived leaves the rest in the kernel, as on a selector. (It
+    // costs nothing: submissions reach the kernel once per loop pass.)
+    this._loopReading();
   }
 
   /**
@@ -1834,6 +1899,7 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
 
   override _callConnectionLost(exc: Error | undefined): void {
     super._callConnectionLost(exc);
+    if (!this.#readBufBusy) this.#releaseReadBuf();
     const waiter = this._emptyWaiter;
     if (waiter !== null && !waiter.done()) waiter.setException(new ConnectionError('Connection is closed by peer'));
   }
@@ -1863,17 +1929,30 @@ export class ProactorDatagramTransport extends ProactorBaseTransport {
   pauseReading(): void {
     if (this._closing || this._paused) return;
     this._paused = true;
+    // As the stream transport: stop reading now; a datagram the cancelled
+    // read brings anyway is held until resumeReading().
+    const op = this._readOp;
+    if (op !== null) this._loop._cancelOp(op);
   }
 
   resumeReading(): void {
     if (this._closing || !this._paused) return;
     this._paused = false;
-    this._loop.callSoon(() => this._loopReading());
+    this._loop.callSoon(() => {
+      if (this._paused || this._closing) return;
+      const held = this.#held;
+      this.#held = null;
+      if (held !== null) this.#received(held[0], held[1]);
+      this._loopReading();
+    });
   }
+
+  /** A datagram that arrived while reading was paused. */
+  #held: [Buffer, SockAddr] | null = null;
 
   /** @internal */
   _loopReading(): void {
-    if (this._readOp !== null || this._closing || this._paused) return;
+    if (this._readOp !== null || this._closing || this._paused || this.#held !== null) return;
     const fd = this._fd;
     if (fd < 0) return;
     const sock = this._sock!;
@@ -1894,6 +1973,15 @@ export class ProactorDatagramTransport extends ProactorBaseTransport {
         if (this._readOp !== done) return;
         this._readOp = null;
         if (this._closing) return;
+        if (n < 0 && done.cancelled) {
+          // Cancelled by pauseReading() before a datagram came.
+          this._loopReading();
+          return;
+        }
+        if (n >= 0 && this._paused) {
+          this.#held = [Buffer.from(buf.subarray(0, n)), toSockAddr(done.addr)];
+          return;
+        }
         if (n < 0) {
           const exc = socketError(n, 'recvfrom');
           try {
@@ -1903,7 +1991,7 @@ export class ProactorDatagramTransport extends ProactorBaseTransport {
             return;
           }
         } else {
-          // Read again first only after copying: the buffer is reused.
+          // A copy: the buffer is reused by the next read.
           this.#received(Buffer.from(buf.subarray(0, n)), toSockAddr(done.addr));
         }
         this._loopReading();

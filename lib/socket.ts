@@ -141,13 +141,13 @@ export class Socket {
     if (!hooks.includes(hook)) hooks.push(hook);
   }
 
-  #runCloseHooks(fd: number, closing: boolean): boolean {
+  #runCloseHooks(fd: number, closing: boolean, onTakeOver?: () => void): void {
     const hooks = this.#closeHooks;
     this.#closeHooks = null;
-    if (hooks === null) return false;
-    let takenOver = false;
-    for (const hook of hooks) if (hook(fd, closing) === true) takenOver = true;
-    return takenOver;
+    if (hooks === null) return;
+    // Told at once, so a later hook that throws cannot make close() close
+    // an fd a hook has already promised to close.
+    for (const hook of hooks) if (hook(fd, closing) === true) onTakeOver?.();
   }
 
   /** Closes the fd (idempotent). */
@@ -157,7 +157,9 @@ export class Socket {
       this.#fd = -1;
       let takenOver = false;
       try {
-        takenOver = this.#runCloseHooks(fd, true);
+        this.#runCloseHooks(fd, true, () => {
+          takenOver = true;
+        });
       } finally {
         if (!takenOver) ops().close(fd);
       }

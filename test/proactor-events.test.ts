@@ -635,6 +635,33 @@ describe.runIf(HAVE_IO_URING)('ProactorEventLoop on io_uring', () => {
     });
   }); // CPython test_proactor_events: test_write_no_data
 
+  it('writeEof() with a full queue sends every queued byte, then EOF', async () => {
+    const [a, b] = pair();
+    const proto = new TrackedProtocol(loop, tracker, 'weof');
+    proto.eofResult = true;
+    const body = patternBuffer(3 << 20);
+    await run(async () => {
+      const [tr] = await loop.connectAcceptedSocket(() => proto, a);
+      tr.write(body);
+      expect(tr.getWriteBufferSize()).toBeGreaterThan(0); // an op in flight
+      tr.writeEof();
+      tr.writeEof(); // idempotent
+      expect(tr.canWriteEof()).toBe(true);
+      const got: Buffer[] = [];
+      for (;;) {
+        const chunk = await loop.sockRecv(b, 1 << 20);
+        if (chunk.length === 0) break;
+        got.push(chunk);
+      }
+      expect(Buffer.concat(got).equals(body)).toBe(true);
+      // Half-closed only: the other direction still works.
+      await loop.sockSendall(b, 'reply');
+      await runUntilInside(() => proto.bytes === 5);
+      tr.close();
+      await proto.lostFut;
+    });
+  }); // CPython test_proactor_events: test_write_eof_buffer
+
   it('close() with a write in flight flushes everything it promised, then closes the fd', async () => {
     const [a, b] = pair();
     const proto = new TrackedProtocol(loop, tracker, 'closing');
@@ -785,6 +812,32 @@ describe.runIf(HAVE_IO_URING)('ProactorEventLoop on io_uring', () => {
     expect(readdirSync('/proc/self/fd').length).toBe(before);
   });
 
+  it('a sockRecv in flight when its socket is detached fails with EBADF; the fd stays open for its new owner', async () => {
+    const [a, b] = pair();
+    await run(async () => {
+      const f = loop.sockRecv(a, 10);
+      await runBrieflyInside();
+      const fd = a.detach();
+      await expect(f).rejects.toMatchObject({ code: 'EBADF' });
+      // Not closed: the new owner reads what the peer sends.
+      sockets.write(b.fileno(), 'still here');
+      await runUntilInside(() => sockets.read(fd) !== -EAGAIN || false);
+      sockets.close(fd);
+    });
+  });
+
+  it('datagram transports refuse the stream calls with clear errors', async () => {
+    await run(async () => {
+      const [tr] = await loop.createDatagramEndpoint(() => new DatagramProtocol(), { localAddr: ['127.0.0.1', 0] });
+      expect(() => (tr as any).write('x')).toThrow('Use sendto() on a datagram transport');
+      expect(() => (tr as any).writeEof()).toThrow('Datagram transports do not support writeEof()');
+      expect((tr as any).canWriteEof()).toBe(false);
+      tr.close();
+      tr.sendto(Buffer.from('after close')); // dropped, no error
+      await runBrieflyInside(3);
+    });
+  });
+
   // ---------------------------------------------------------------- servers, streams, datagrams
 
   it('serves TCP connections through acceptMany, and stops on close()', async () => {
@@ -799,12 +852,16 @@ describe.runIf(HAVE_IO_URING)('ProactorEventLoop on io_uring', () => {
         clients.push(proto);
       }
       await runUntilInside(() => clients.every((p, i) => p.bytes === `hello ${i}`.length));
+      expect(loop._acceptOps.size).toBe(1); // one acceptMany op serves every connection
       for (const p of clients) p.transport!.close();
       await Promise.all(clients.map((p) => p.lostFut));
       server.close();
       await server.waitClosed();
+      // Stopping cancelled the accept op; its completion ended it.
+      expect(loop._acceptOps.size).toBe(0);
+      await runUntilInside(() => loop._ops.size === 0);
     });
-  });
+  }); // CPython test_proactor_events: test_stop_serving
 
   it('streams over TCP and Unix sockets', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'aionode-proactor-'));
@@ -869,6 +926,32 @@ describe.runIf(HAVE_IO_URING)('ProactorEventLoop on io_uring', () => {
       expect(replies.sort()).toEqual(['re:a', 're:b']);
       expect(received[0][1]).toEqual(cli.getExtraInfo('sockname'));
       expect(() => cli.sendto(Buffer.from('x'), ['127.0.0.1', 1])).toThrow(/Invalid address/);
+      cli.close();
+      srv.close();
+      await runBrieflyInside(3);
+    });
+  });
+
+  it('a paused datagram endpoint delivers nothing until resumeReading, and loses nothing', async () => {
+    const got: string[] = [];
+    class Dg extends DatagramProtocol {
+      override datagramReceived(data: Buffer): void {
+        got.push(data.toString());
+      }
+    }
+    await run(async () => {
+      const [srv] = await loop.createDatagramEndpoint(() => new Dg(), { localAddr: ['127.0.0.1', 0] });
+      const addr = srv.getExtraInfo('sockname') as [string, number];
+      const [cli] = await loop.createDatagramEndpoint(() => new DatagramProtocol(), { remoteAddr: addr });
+      await runBrieflyInside();
+      (srv as any).pauseReading();
+      cli.sendto(Buffer.from('one'));
+      cli.sendto(Buffer.from('two'));
+      await runBrieflyInside(10);
+      expect(got).toEqual([]);
+      (srv as any).resumeReading();
+      await runUntilInside(() => got.length === 2);
+      expect(got).toEqual(['one', 'two']);
       cli.close();
       srv.close();
       await runBrieflyInside(3);
