@@ -1,21 +1,56 @@
 #!/usr/bin/env node
 // Echo server for the shared peer harness (../shared/bench/run_echo.sh):
-//   node bench/echo-server.mjs --api protocol|streams [--selector NAME] [--handler generator|async] PORT
+//   node bench/echo-server.mjs --api protocol|streams [--loop NAME] [--handler generator|async] PORT
+// --loop epoll|poll|select runs a SelectorEventLoop on that selector;
+// --loop io_uring runs new ProactorEventLoop(new IoUringProactor()).
+// --selector NAME is the older spelling, for the selector names only.
+// Without either: AIONODE_SELECTOR, else newEventLoop() (AIONODE_LOOP).
 // Listens on 127.0.0.1:PORT (backlog 1024, SO_REUSEADDR; TCP_NODELAY is set
 // on every accepted connection by the transport), prints nothing per
 // connection, ignores resets, and exits 0 on SIGTERM.
-import { Protocol, SelectorEventLoop, newEventLoop, selectorClass, startServer } from 'aionode';
+import * as aionode from 'aionode';
+
+const { Protocol, SelectorEventLoop, newEventLoop, selectorClass, startServer } = aionode;
+const SELECTORS = ['epoll', 'poll', 'select'];
+const LOOPS = [...SELECTORS, 'io_uring'];
 
 const argv = process.argv.slice(2);
 let api = 'protocol';
-let selector = process.env.AIONODE_SELECTOR || '';
+let loopName = process.env.AIONODE_SELECTOR || '';
 let handlerKind = 'generator';
 const rest = [];
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] === '--api') api = argv[++i];
-  else if (argv[i] === '--selector') selector = argv[++i];
+  else if (argv[i] === '--loop') loopName = loopArg('--loop', argv[++i], LOOPS);
+  else if (argv[i] === '--selector') loopName = loopArg('--selector', argv[++i], SELECTORS);
   else if (argv[i] === '--handler') handlerKind = argv[++i];
   else rest.push(argv[i]);
+}
+
+/** The value of `flag` if it is one of `allowed`; else a clear error and exit 2. */
+function loopArg(flag, value, allowed) {
+  if (!allowed.includes(value)) {
+    console.error(`echo-server: expected "${flag}" to be one of ${allowed.join(', ')}, got ${JSON.stringify(value ?? null)}`);
+    process.exit(2);
+  }
+  return value;
+}
+
+/** The loop named `name` ('' = the default), or exit 2 naming why it cannot run here. */
+function makeLoop(name) {
+  if (name === '') return newEventLoop();
+  if (name !== 'io_uring') return new SelectorEventLoop(new (selectorClass(name))());
+  const { ProactorEventLoop, IoUringProactor } = aionode;
+  if (typeof ProactorEventLoop !== 'function' || typeof IoUringProactor !== 'function') {
+    console.error('echo-server: --loop io_uring: this aionode build exports no ProactorEventLoop/IoUringProactor');
+    process.exit(2);
+  }
+  try {
+    return new ProactorEventLoop(new IoUringProactor());
+  } catch (e) {
+    console.error(`echo-server: --loop io_uring: io_uring is not usable here: ${e?.message ?? e}`);
+    process.exit(2);
+  }
 }
 const port = Number(rest[0] ?? 25000);
 if (!Number.isInteger(port) || port <= 0 || port > 65535) {
@@ -79,7 +114,7 @@ async function handleAsync(reader, writer) {
 
 const handle = handlerKind === 'async' ? handleAsync : handleGen;
 
-const loop = selector ? new SelectorEventLoop(new (selectorClass(selector))()) : newEventLoop();
+const loop = makeLoop(loopName);
 loop.setExceptionHandler(() => {}); // resets and aborted connections are expected under load
 const server = await loop.runUntilComplete(() =>
   api === 'protocol'

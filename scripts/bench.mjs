@@ -4,16 +4,22 @@
 // timer lateness on an idle loop. Prints a Markdown report on stdout and the
 // progress (every command it runs) on stderr.
 //
-//   node scripts/bench.mjs [--reps R] [--peers] [--only LIST] [--raw FILE]
-//                          [--n N] [--lateness-n N] [--no-build]
+//   node scripts/bench.mjs [--reps R] [--peers] [--echo] [--only LIST] [--raw FILE]
+//                          [--n N] [--lateness-n N] [--echo-dur S] [--no-build]
 //
 //   --reps R        repetitions of each micro bench and of the burst lateness
 //                   runs (default 3); the serial lateness runs once (N samples)
 //   --peers         also run the shared harness's Python rows (asyncio, uvloop)
+//   --echo          also run the loopback echo rows (bench/echo-server.mjs
+//                   under the shared harness's echo_client): node-net,
+//                   aionode-proto, aionode-streams, aionode-uring (--loop
+//                   io_uring; skipped with the reason where io_uring is not
+//                   usable); --only echo runs these alone
+//   --echo-dur S    measured seconds per echo run (default 3, plus 1 s warm-up)
 //   --only LIST     comma-separated subset of: callsoon_batch callsoon_chain
 //                   timers timers_cancel tasks tasks_async task_mem
 //                   task_mem_async pingpong pingpong_async lateness_burst
-//                   lateness_serial (*_async: async-function coroutines)
+//                   lateness_serial echo (*_async: async-function coroutines)
 //   --raw FILE      append every result as one JSON line to FILE
 //   --n N           override the micro benches' size (smoke tests only: the
 //                   figures are then not comparable with anything)
@@ -23,13 +29,19 @@
 // Node baselines come from ../shared/bench/micro/micro_node.js (the shared
 // harness) when it exists, else from bench/node-baseline.mjs (same code).
 import { spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const sharedBench = path.resolve(root, '..', 'shared', 'bench');
+// The shared harness: SHARED_BENCH, else ../shared/bench beside the checkout
+// (or two levels up, for a git worktree under <project>/wt/NAME).
+const sharedBench =
+  process.env.SHARED_BENCH ??
+  [path.resolve(root, '..', 'shared', 'bench'), path.resolve(root, '..', '..', 'shared', 'bench')].find((d) => existsSync(d)) ??
+  path.resolve(root, '..', 'shared', 'bench');
 const JOB_TIMEOUT_MS = 120_000;
 
 const ALL = [
@@ -37,8 +49,11 @@ const ALL = [
   'pingpong', 'pingpong_async', 'lateness_burst', 'lateness_serial',
 ];
 
+// Not in the default set: --echo or --only echo adds it.
+const OPTIONAL = ['echo'];
+
 function parseArgs(argv) {
-  const o = { reps: 3, peers: false, only: new Set(ALL), raw: null, n: 0, latN: 2000, build: true };
+  const o = { reps: 3, peers: false, only: new Set(ALL), raw: null, n: 0, latN: 2000, build: true, echoDur: 3 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -47,15 +62,17 @@ function parseArgs(argv) {
     };
     if (a === '--reps') o.reps = posInt(val(), a);
     else if (a === '--peers') o.peers = true;
+    else if (a === '--echo') o.only.add('echo');
+    else if (a === '--echo-dur') o.echoDur = posInt(val(), a);
     else if (a === '--only') {
       o.only = new Set(val().split(',').filter(Boolean));
-      for (const b of o.only) if (!ALL.includes(b)) die(`unknown bench ${b} (known: ${ALL.join(' ')})`);
+      for (const b of o.only) if (!ALL.includes(b) && !OPTIONAL.includes(b)) die(`unknown bench ${b} (known: ${[...ALL, ...OPTIONAL].join(' ')})`);
     } else if (a === '--raw') o.raw = path.resolve(val());
     else if (a === '--n') o.n = posInt(val(), a);
     else if (a === '--lateness-n') o.latN = posInt(val(), a);
     else if (a === '--no-build') o.build = false;
     else if (a === '-h' || a === '--help') {
-      console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 22).join('\n'));
+      console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 29).join('\n'));
       process.exit(0);
     } else die(`unknown argument ${a}`);
   }
@@ -337,8 +354,131 @@ for (let rep = 1; rep <= opt.reps && microJobs.length > 0; rep++) {
 }
 if (onceJobs.length > 0) log(`serial lateness: ${opt.latN} timers per row, ~${Math.ceil(opt.latN * 0.025 + 3)} s per row`);
 for (const j of onceJobs) record({ ...(await runJob(j)), rep: 1 });
+const echoResults = opt.only.has('echo') ? await runEcho() : [];
 const loadAfter = loadavg();
 log(`load average after: ${loadAfter}; ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+
+// --- echo rows -----------------------------------------------------------------
+
+/**
+ * Why io_uring cannot run here, or null when a ProactorEventLoop opens on it
+ * (asked of dist/lib in a child, as the echo server will load it).
+ */
+function uringUnavailable() {
+  const probe = `
+    const a = require('./dist/lib/index.js');
+    if (typeof a.ProactorEventLoop !== 'function' || typeof a.IoUringProactor !== 'function') {
+      console.log('this build exports no ProactorEventLoop/IoUringProactor');
+    } else {
+      try { new a.ProactorEventLoop(new a.IoUringProactor()).close(); console.log('ok'); }
+      catch (e) { console.log('io_uring is not usable here: ' + (e && e.message)); }
+    }`;
+  const r = spawnSync(process.execPath, ['-e', probe], { cwd: root, encoding: 'utf8' });
+  const out = (r.stdout ?? '').trim() || `probe failed (status ${r.status}): ${(r.stderr ?? '').trim().split('\n').pop()}`;
+  return out === 'ok' ? null : out;
+}
+
+/** The shared harness's echo client, compiled into build/bench (the shared folder is left alone). */
+function echoClient() {
+  const src = path.join(sharedBench, 'echo_client.c');
+  if (!existsSync(src)) {
+    log(`note: ${src} not found; echo rows skipped`);
+    return null;
+  }
+  const out = path.join(root, 'build', 'bench', 'echo_client');
+  if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) return out;
+  mkdirSync(path.dirname(out), { recursive: true });
+  const cc = process.env.CC || 'cc';
+  log(`$ ${cc} -O2 -o ${path.relative(root, out)} ${src}`);
+  const r = spawnSync(cc, ['-O2', '-o', out, src], { stdio: ['ignore', 2, 2] });
+  if (r.status !== 0) {
+    log('note: could not compile the echo client; echo rows skipped');
+    return null;
+  }
+  return out;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function portOpen(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * The echo rows, as the shared harness's run_echo.sh runs them: per
+ * repetition, per config, every row in an order rotated each repetition;
+ * a fresh server each time, the client for 1 s warm-up + --echo-dur s.
+ */
+async function runEcho() {
+  const client = echoClient();
+  if (client === null) return [];
+  const echoServer = path.join(root, 'bench', 'echo-server.mjs');
+  const nodeNet = path.join(sharedBench, 'servers', 'echo_server_node.js');
+  const rows = [];
+  if (existsSync(nodeNet)) rows.push({ name: 'node-net', args: [nodeNet] });
+  rows.push({ name: 'aionode-proto', args: [echoServer, '--api', 'protocol'] });
+  rows.push({ name: 'aionode-streams', args: [echoServer, '--api', 'streams'] });
+  const uring = uringUnavailable();
+  if (uring === null) rows.push({ name: 'aionode-uring', args: [echoServer, '--api', 'protocol', '--loop', 'io_uring'] });
+  else log(`skip aionode-uring: ${uring}`);
+  const configs = [
+    ['echo', 1024, 10],
+    ['echo', 1024, 100],
+  ];
+  log(`echo rows: ${rows.map((r) => r.name).join(' ')}; ${configs.length} configs x ${opt.reps} reps x ${opt.echoDur + 1} s`);
+  const out = [];
+  for (let rep = 1; rep <= opt.reps; rep++) {
+    for (const [mode, size, conc] of configs) {
+      for (let k = 0; k < rows.length; k++) {
+        const row = rows[(k + rep - 1) % rows.length];
+        const port = await freePort();
+        const env = { ...process.env };
+        delete env.AIONODE_DEBUG;
+        delete env.AIONODE_SELECTOR;
+        const server = spawn(process.execPath, [...row.args, String(port)], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
+        let serverErr = '';
+        server.stderr.setEncoding('utf8').on('data', (d) => (serverErr = (serverErr + d).slice(-2000)));
+        let up = false;
+        for (let i = 0; i < 100 && !up && server.exitCode === null; i++) {
+          up = await portOpen(port);
+          if (!up) await new Promise((r) => setTimeout(r, 100));
+        }
+        let res = { bench: 'echo', impl: row.name, mode, size, conc, rep };
+        if (!up) {
+          res.error = `server did not listen: ${serverErr.trim().split('\n').pop() ?? ''}`;
+        } else {
+          const args = ['-m', mode, '-p', String(port), '-s', String(size), '-c', String(conc), '-d', String(opt.echoDur), '-w', '1'];
+          const r = await spawnJob(client, args, { cwd: root });
+          const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('RESULT'));
+          if (line === undefined) res.error = `client printed no RESULT (status ${r.status})`;
+          else for (const [, k2, v] of line.matchAll(/(\w+)=(\S+)/g)) res[k2] = Number.isNaN(Number(v)) ? v : Number(v);
+        }
+        server.kill('SIGTERM');
+        await new Promise((r) => (server.exitCode !== null ? r() : server.once('exit', r)));
+        log(`  echo ${row.name.padEnd(16)} ${mode} ${size} B x ${conc}: ${res.error ?? `${rate(res.rps)} req/s, p99 ${res.p99_us} us`}`);
+        record(res);
+        out.push(res);
+      }
+    }
+  }
+  return out;
+}
 
 // --- report -------------------------------------------------------------------
 
@@ -462,6 +602,26 @@ if (latShown.length > 0) {
     const early = sum(b, i, 'early') + sum(b, i, 'early_blocked');
     p(`| ${v} | ${name} | ${ms(med(b, i, 'p50_ms'))} | ${ms(med(b, i, 'p90_ms'))} | ${ms(med(b, i, 'p99_ms'))} | ${ms(med(b, i, 'max_ms'))} | ${early} / ${runs(b, i) * opt.latN} | ${blocked} | ${runs(b, i)} |`);
   }
+  p();
+}
+
+if (echoResults.length > 0) {
+  p('### Loopback echo (shared harness client)');
+  p();
+  p(`bench/echo-server.mjs per row (aionode-uring: \`--loop io_uring\`), the shared harness's echo_client, ${opt.echoDur} s measured after 1 s warm-up; median of ${opt.reps} runs, unpinned.`);
+  p();
+  p('| server | size B | conns | req/s | MiB/s | p50 us | p99 us | errors | runs |');
+  p('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  const keys = [...new Set(echoResults.map((r) => `${r.impl}|${r.size}|${r.conc}`))];
+  for (const k of keys) {
+    const rs = echoResults.filter((r) => `${r.impl}|${r.size}|${r.conc}` === k && !r.error);
+    const [impl, size, conc] = k.split('|');
+    const mm = (key) => median(rs.map((r) => r[key]));
+    const f1 = (x) => (x === undefined ? '-' : x.toFixed(1));
+    p(`| ${impl} | ${size} | ${conc} | ${rate(mm('rps'))} | ${f1(mm('mibps'))} | ${f1(mm('p50_us'))} | ${f1(mm('p99_us'))} | ${rs.reduce((a, r) => a + (r.errors ?? 0), 0)} | ${rs.length} |`);
+  }
+  const bad = echoResults.filter((r) => r.error);
+  if (bad.length) p(`\nFailed echo runs: ${bad.map((r) => `${r.impl} ${r.size}x${r.conc} (${r.error})`).join('; ')}.`);
   p();
 }
 

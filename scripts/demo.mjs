@@ -1,9 +1,13 @@
 #!/usr/bin/env node
-// `npm start`: on each selector compiled in here, run a loop with 200 timers
-// and a socketpair ping-pong through addReader, and print which selector ran,
-// its timer lateness and the round-trip rate.
-import { availableSelectors, selectorClass, SelectorEventLoop } from 'aionode';
+// `npm start`: on each selector compiled in here, and on the io_uring
+// proactor where this build exports it and the kernel allows it, run a loop
+// with 200 timers and a socketpair ping-pong through addReader (a proactor
+// serves addReader with poll ops), and print which loop ran, its timer
+// lateness and the round-trip rate.
+import * as aionode from 'aionode';
 import { binding } from '../dist/lib/native.js';
+
+const { availableSelectors, selectorClass, SelectorEventLoop } = aionode;
 
 const native = binding();
 
@@ -11,8 +15,26 @@ function pct(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-async function demo(name) {
-  const loop = new SelectorEventLoop(new (selectorClass(name))());
+/**
+ * The io_uring row: a factory, or the reason it cannot run here. Looked up
+ * by name, so the demo runs on builds without the proactor too.
+ */
+function proactorRow() {
+  const { ProactorEventLoop, IoUringProactor } = aionode;
+  if (typeof ProactorEventLoop !== 'function' || typeof IoUringProactor !== 'function') {
+    return { reason: 'this build exports no ProactorEventLoop' };
+  }
+  const make = () => new ProactorEventLoop(new IoUringProactor());
+  try {
+    make().close();
+  } catch (e) {
+    return { reason: `io_uring is not usable here: ${e?.message ?? e}` };
+  }
+  return { make };
+}
+
+async function demo(name, make) {
+  const loop = make();
   const stats = loop.nativeStats();
 
   // Timers: 200 at random 1-50 ms, lateness by process.hrtime.
@@ -56,9 +78,9 @@ async function demo(name) {
   loop.close();
 
   lateness.sort((x, y) => x - y);
-  const how = stats.helperThread ? 'helper thread + uv_async' : 'backend fd in a uv_poll_t';
+  const how = name === 'io_uring' ? 'ring fd in a uv_poll_t' : stats.helperThread ? 'helper thread + uv_async' : 'backend fd in a uv_poll_t';
   console.log(
-    `${name.padEnd(7)} ${how.padEnd(26)} timers: ${lateness.length} fired, ${early} early, ` +
+    `${name.padEnd(8)} ${how.padEnd(26)} timers: ${lateness.length} fired, ${early} early, ` +
       `lateness p50 ${pct(lateness, 50).toFixed(0)} µs p99 ${pct(lateness, 99).toFixed(0)} µs | ` +
       `socketpair: ${rounds} round trips, ${Math.round(rounds / secs).toLocaleString('en-US')}/s`,
   );
@@ -70,5 +92,11 @@ function sleepFuture(loop, seconds) {
   return fut;
 }
 
-console.log(`aionode demo on Node ${process.version}; selectors here: ${availableSelectors().join(', ')}`);
-for (const name of availableSelectors()) await demo(name);
+const uring = proactorRow();
+console.log(
+  `aionode demo on Node ${process.version}; selectors here: ${availableSelectors().join(', ')}; ` +
+    `proactor: ${uring.make ? 'io_uring' : `none (${uring.reason})`}`,
+);
+for (const name of availableSelectors()) await demo(name, () => new SelectorEventLoop(new (selectorClass(name))()));
+if (uring.make) await demo('io_uring', uring.make);
+else console.log(`io_uring skipped: ${uring.reason}`);

@@ -6,20 +6,22 @@ import {
   Future,
   InvalidStateError,
   RuntimeError,
-  SelectorEventLoop,
   isFuture,
+  newEventLoop,
   setEventLoop,
   type ExceptionContext,
 } from '../lib/index.js';
 import { _copyFutureState, _setResultUnlessCancelled, _setThenHook } from '../lib/futures.js';
+import { eachLoop, useLoop, type TestLoop } from './helpers/loops.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('run with --expose-gc (vitest.config.ts sets it)');
 
-const loops: SelectorEventLoop[] = [];
+const loops: TestLoop[] = [];
 
-function newLoop(): SelectorEventLoop {
-  const loop = new SelectorEventLoop();
+/** A loop of the kind under test (useLoop() points newEventLoop() at it). */
+function newLoop(): TestLoop {
+  const loop = newEventLoop() as TestLoop;
   loops.push(loop);
   return loop;
 }
@@ -91,11 +93,15 @@ function fakeFunc(f: unknown): unknown {
 }
 
 // CPython runs BaseFutureTests for the Python class, the C class and a C
-// subclass; here for Future and a subclass (names in reprs and reports).
-describe.each([
-  ['Future', Future],
-  ['SubFuture', SubFuture],
-] as const)('%s', (name, Cls) => {
+// subclass; here for Future and a subclass (names in reprs and reports),
+// on every loop of test/helpers/loops.ts.
+describe.each(
+  eachLoop([
+    ['Future', Future],
+    ['SubFuture', SubFuture],
+  ] as const),
+)('[%s] %s', (backend, name, Cls) => {
+  useLoop(backend);
   const newFuture = <T = unknown>(loop: AbstractEventLoop): Future<T> => new Cls<T>({ loop });
 
   describe('state', () => {
@@ -157,7 +163,7 @@ describe.each([
       setEventLoop(loop);
       expect(() => new Cls(42 as never)).toThrow(TypeError);
       // The likely mistake: the loop itself instead of { loop }.
-      expect(() => new Cls(loop as never)).toThrow(/Expected "options" to be .*, got an instance of SelectorEventLoop/);
+      expect(() => new Cls(loop as never)).toThrow(/Expected "options" to be .*, got an instance of \w+EventLoop/);
     }); // CPython test_futures: test_constructor_positional
 
     it('keeps the cancel message in _cancelMessage', async () => {

@@ -23,6 +23,7 @@ import {
   type AsyncContextManager,
   type Task,
 } from '../lib/index.js';
+import { eachLoop, LOOPS, useLoop } from './helpers/loops.js';
 import { Barrier, BoundedSemaphore, Condition, Event, Lock, Semaphore } from '../lib/locks.js';
 
 // ---------------------------------------------------------------- coroutine kinds
@@ -148,7 +149,8 @@ async function rejection(aw: PromiseLike<unknown>): Promise<any> {
 
 // ---------------------------------------------------------------- Lock
 
-describe.each(KINDS)('Lock with %s tasks', (kind, K) => {
+describe.each(eachLoop(KINDS))('[%s] Lock with %s tasks', (backend, kind, K) => {
+  useLoop(backend);
   const tick = (n = 1) => spin(n * K.passes);
   it('hands the lock to waiters in FIFO order', async () => {
     await run(async () => {
@@ -432,7 +434,8 @@ describe.each(KINDS)('Lock with %s tasks', (kind, K) => {
   });
 });
 
-describe('Lock', () => {
+describe.each(LOOPS)('Lock on %s', (backend) => {
+  useLoop(backend);
   it('shows its state in toString()', async () => {
     await run(async () => {
       const lock = new Lock();
@@ -502,7 +505,8 @@ describe('Lock', () => {
 
 // ---------------------------------------------------------------- Event
 
-describe.each(KINDS)('Event with %s tasks', (kind, K) => {
+describe.each(eachLoop(KINDS))('[%s] Event with %s tasks', (backend, kind, K) => {
+  useLoop(backend);
   const tick = (n = 1) => spin(n * K.passes);
   it('wakes every waiter on set()', async () => {
     await run(async () => {
@@ -578,7 +582,8 @@ describe.each(KINDS)('Event with %s tasks', (kind, K) => {
   });
 });
 
-describe('Event', () => {
+describe.each(LOOPS)('Event on %s', (backend) => {
+  useLoop(backend);
   it('shows its state in toString()', () => {
     const ev = new Event();
     expect(String(ev)).toBe('<Event [unset]>');
@@ -612,7 +617,8 @@ describe('Event', () => {
 
 // ---------------------------------------------------------------- Condition
 
-describe.each(KINDS)('Condition with %s tasks', (kind, K) => {
+describe.each(eachLoop(KINDS))('[%s] Condition with %s tasks', (backend, kind, K) => {
+  useLoop(backend);
   const tick = (n = 1) => spin(n * K.passes);
   const waiter = (cond: Condition, result: number[], n: number, release = false) =>
     K.co(
@@ -962,7 +968,8 @@ describe.each(KINDS)('Condition with %s tasks', (kind, K) => {
   });
 });
 
-describe('Condition', () => {
+describe.each(LOOPS)('Condition on %s', (backend) => {
+  useLoop(backend);
   it('wait() without the lock throws RuntimeError', async () => {
     await run(async () => {
       const cond = new Condition();
@@ -1066,7 +1073,8 @@ describe('Condition', () => {
 
 // ---------------------------------------------------------------- Semaphore
 
-describe.each(KINDS)('Semaphore with %s tasks', (kind, K) => {
+describe.each(eachLoop(KINDS))('[%s] Semaphore with %s tasks', (backend, kind, K) => {
+  useLoop(backend);
   const tick = (n = 1) => spin(n * K.passes);
   it('lets value tasks in and queues the rest', async () => {
     await run(async () => {
@@ -1319,7 +1327,8 @@ describe.each(KINDS)('Semaphore with %s tasks', (kind, K) => {
   });
 });
 
-describe('Semaphore', () => {
+describe.each(LOOPS)('Semaphore on %s', (backend) => {
+  useLoop(backend);
   it('starts locked with value 0', () => {
     expect(new Semaphore(0).locked()).toBe(true);
   }); // CPython test_locks: test_initial_value_zero
@@ -1397,7 +1406,8 @@ async function gatherTasks(n: number, coro: () => any): Promise<unknown[]> {
   return gather(tasks);
 }
 
-describe.each(KINDS)('Barrier with %s tasks', (kind, K) => {
+describe.each(eachLoop(KINDS))('[%s] Barrier with %s tasks', (backend, kind, K) => {
+  useLoop(backend);
   const tick = (n = 1) => spin(n * K.passes);
   it('gives each task a distinct index as a context manager', async () => {
     await run(async () => {
@@ -1536,7 +1546,8 @@ describe.each(KINDS)('Barrier with %s tasks', (kind, K) => {
 // async function resumes in promise jobs, so several asyncio passes of
 // barrier traffic can collapse into one, and a state such as "draining" may
 // never be visible between them.
-describe('Barrier (generator tasks, asyncio-exact interleaving)', () => {
+describe.each(LOOPS)('Barrier (generator tasks, asyncio-exact interleaving) on %s', (backend) => {
+  useLoop(backend);
   const waitTask = (barrier: Barrier) =>
     createTask(function* () {
       return yield* barrier.wait();

@@ -1,5 +1,7 @@
 /**
- * Many connections at once on every selector backend: 1,000 concurrent
+ * Many connections at once on the heavy-suite loops (HEAVY_LOOPS of
+ * test/helpers/loops.ts: epoll, io_uring, poll; select only when a run is
+ * narrowed to it, with fewer connections under its FD_SETSIZE cap): 1,000 concurrent
  * loopback clients against one server, each doing one echo round trip, then
  * connection churn; fds back to baseline after each (reliability.md
  * promise 2, the tokio simple_echo_tcp leak-smoke template).
@@ -7,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { gather, waitFor, type ExceptionContext, type SelectorEventLoop } from '../lib/index.js';
-import { availableBackends, loopOn } from './helpers/backends.js';
+import { HEAVY_LOOPS, newLoop, useLoop, type TestLoop } from './helpers/loops.js';
 import { fdCount } from './helpers/loop.js';
 import {
   ConnTracker,
@@ -43,8 +45,9 @@ if (!ENOUGH_FDS) {
   console.warn(`net-stress skipped: RLIMIT_NOFILE soft limit ${softFdLimit()} < ${NEEDED_FDS} needed (raise it with ulimit -n)`);
 }
 
-describe.runIf(ENOUGH_FDS).each(availableBackends())('many connections on %s', (backend) => {
-  let loop: SelectorEventLoop;
+describe.runIf(ENOUGH_FDS).each(HEAVY_LOOPS)('many connections on %s', (backend) => {
+  useLoop(backend);
+  let loop: TestLoop;
   let errors: ExceptionContext[];
   let fdsBefore: number;
   let fdsTableBefore: Map<string, string>;
@@ -54,7 +57,7 @@ describe.runIf(ENOUGH_FDS).each(availableBackends())('many connections on %s', (
   beforeEach(() => {
     fdsBefore = fdCount();
     fdsTableBefore = fdTable();
-    loop = loopOn(backend);
+    loop = newLoop(backend);
     errors = [];
     tr = new ConnTracker();
     loop.setExceptionHandler((_l, ctx) => errors.push(ctx));

@@ -1,5 +1,5 @@
 /**
- * Networking on every selector backend: the Protocol/Transport API over
+ * Networking on every loop of test/helpers/loops.ts (selectors and io_uring): the Protocol/Transport API over
  * loopback TCP, UDP and Unix sockets, the sock* methods, Server and
  * createConnection, and bad input. Loopback only, bounded waits; every
  * connection is checked for one connectionMade, at most one eofReceived and
@@ -32,7 +32,7 @@ import { BufferedProtocol, Protocol } from '../lib/protocols.js';
 import { Socket, constants } from '../lib/socket.js';
 import type { Server } from '../lib/base-events.js';
 import type { Transport } from '../lib/transports.js';
-import { availableBackends, loopOn } from './helpers/backends.js';
+import { LOOPS, newLoop, registrations, stopsWatching, useLoop, watches, type TestLoop } from './helpers/loops.js';
 import { fdCount } from './helpers/loop.js';
 import {
   ConnTracker,
@@ -122,8 +122,9 @@ function big(): [Buffer, string] {
   return [bigData, bigDigest];
 }
 
-describe.each(availableBackends())('networking on %s', (backend) => {
-  let loop: SelectorEventLoop;
+describe.each(LOOPS)('networking on %s', (backend) => {
+  useLoop(backend);
+  let loop: TestLoop;
   let errors: ExceptionContext[];
   let fdsBefore: number;
   let fdsTableBefore: Map<string, string>;
@@ -133,7 +134,7 @@ describe.each(availableBackends())('networking on %s', (backend) => {
   beforeEach(() => {
     fdsBefore = fdCount();
     fdsTableBefore = fdTable();
-    loop = loopOn(backend);
+    loop = newLoop(backend);
     errors = [];
     tr = new ConnTracker();
     tmp = null;
@@ -1252,7 +1253,7 @@ describe.each(availableBackends())('networking on %s', (backend) => {
           const eof = await waitFor(loop.sockRecv(s, 100), 5);
           expect(eof.length).toBe(0);
           expect(await waitFor(loop.sockRecvInto(s, buf), 5)).toBe(0);
-          expect(loop._selector.getMap().size).toBe(0);
+          expect(registrations(loop)).toBe(0);
         } finally {
           for (const x of [l, c, s]) x.close();
         }
@@ -1287,22 +1288,22 @@ describe.each(availableBackends())('networking on %s', (backend) => {
         try {
           const fut = loop.sockRecv(s, 100);
           await sleep(0.01);
-          expect(loop._selector.getMap().has(s.fileno())).toBe(true);
+          expect(watches(loop, s.fileno())).toBe(true);
           expect(fut.cancel()).toBe(true);
           await sleep(0);
           await sleep(0);
-          expect(loop._selector.getMap().has(s.fileno())).toBe(false);
+          expect(await stopsWatching(loop, s.fileno())).toBe(true);
           await loop.sockSendall(c, 'after cancel');
           await sleep(0.01);
           expect((await waitFor(loop.sockRecv(s, 100), 5)).toString()).toBe('after cancel');
           // Cancelling the task that awaits it does the same.
           const task = loop.createTask(async () => loop.sockRecv(s, 100));
           await sleep(0.01);
-          expect(loop._selector.getMap().has(s.fileno())).toBe(true);
+          expect(watches(loop, s.fileno())).toBe(true);
           task.cancel();
           expect(await errorOf(task)).toBeInstanceOf(CancelledError);
           await sleep(0);
-          expect(loop._selector.getMap().has(s.fileno())).toBe(false);
+          expect(await stopsWatching(loop, s.fileno())).toBe(true);
           await loop.sockSendall(c, 'again');
           expect((await waitFor(loop.sockRecv(s, 100), 5)).toString()).toBe('again');
         } finally {
@@ -1338,7 +1339,7 @@ describe.each(availableBackends())('networking on %s', (backend) => {
           await sleep(0.005);
           acc.cancel();
           await sleep(0);
-          expect(loop._selector.getMap().has(l.fileno())).toBe(false);
+          expect(await stopsWatching(loop, l.fileno())).toBe(true);
           const c = new Socket(C.AF_INET, C.SOCK_STREAM);
           socks.push(c);
           await waitFor(loop.sockConnect(c, ['127.0.0.1', port]), 5);
@@ -1395,7 +1396,7 @@ describe.each(availableBackends())('networking on %s', (backend) => {
           const [d2, from2] = await waitFor(loop.sockRecvfrom(a, 1000), 5);
           expect(d2.length).toBe(1000);
           expect(from2).toEqual(bAddr);
-          expect(loop._selector.getMap().size).toBe(0);
+          expect(registrations(loop)).toBe(0);
         } finally {
           a.close();
           b.close();
@@ -1411,7 +1412,7 @@ describe.each(availableBackends())('networking on %s', (backend) => {
           const exc = await errorOf(waitFor(loop.sockConnect(c, ['127.0.0.1', port]), 5));
           expect(exc).toBeInstanceOf(ConnectionRefusedError);
           expect(exc.message).toBe(`connect ECONNREFUSED 127.0.0.1:${port}`);
-          expect(loop._selector.getMap().size).toBe(0);
+          expect(registrations(loop)).toBe(0);
         } finally {
           c.close();
           holder.close();
@@ -1428,7 +1429,7 @@ describe.each(availableBackends())('networking on %s', (backend) => {
           expect(() => loop.sockRecvInto(s, 'x' as unknown as Uint8Array)).toThrow(TypeError);
           expect(() => loop.sockSendall(s, 42 as unknown as string)).toThrow(TypeError);
           expect(() => loop.sockRecvfrom(s, 0)).toThrow(RangeError);
-          expect(loop._selector.getMap().size).toBe(0);
+          expect(registrations(loop)).toBe(0);
         } finally {
           s.close();
         }
@@ -1445,7 +1446,7 @@ describe.each(availableBackends())('networking on %s', (backend) => {
           expect(exc).toBeInstanceOf(OSError);
           expect(exc.code).toBe('EBADF');
         }
-        expect(loop._selector.getMap().size).toBe(0);
+        expect(registrations(loop)).toBe(0);
       });
     });
   });
@@ -1892,7 +1893,7 @@ describe.each(availableBackends())('networking on %s', (backend) => {
         expect(completed + cancelled).toBe(8);
         await finish(server);
         await sleep(0);
-        expect(loop._selector.getMap().size).toBe(0);
+        expect(registrations(loop)).toBe(0);
       });
     }); // reliability.md T2
 

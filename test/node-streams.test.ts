@@ -1,5 +1,5 @@
 /**
- * Duplex views of transports (lib/node-streams.ts), on every backend:
+ * Duplex views of transports (lib/node-streams.ts), on every loop of test/helpers/loops.ts:
  * node:http served over aionode transports, and back-pressure both ways.
  */
 import * as http from 'node:http';
@@ -12,7 +12,7 @@ import type { Server } from '../lib/base-events.js';
 import { Protocol } from '../lib/protocols.js';
 import type { Transport } from '../lib/transports.js';
 import { createDuplexProtocol, toDuplex, type DuplexProtocol, type TransportDuplex } from '../lib/node-streams.js';
-import { availableBackends, loopOn } from './helpers/backends.js';
+import { LOOPS, newLoop, useLoop, type TestLoop } from './helpers/loops.js';
 import { fdCount } from './helpers/loop.js';
 
 function portOf(server: Server): number {
@@ -52,14 +52,15 @@ async function until(cond: () => boolean, what: string, ms = 5000): Promise<void
   }
 }
 
-describe.each(availableBackends())('node-streams on %s', (backend) => {
-  let loop: SelectorEventLoop;
+describe.each(LOOPS)('node-streams on %s', (backend) => {
+  useLoop(backend);
+  let loop: TestLoop;
   let errors: ExceptionContext[];
   let fdsBefore: number;
 
   beforeEach(() => {
     fdsBefore = fdCount();
-    loop = loopOn(backend);
+    loop = newLoop(backend);
     errors = [];
     loop.setExceptionHandler((_l, ctx) => errors.push(ctx));
   });

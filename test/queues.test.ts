@@ -17,6 +17,7 @@ import {
   waitFor,
   type Task,
 } from '../lib/index.js';
+import { eachLoop, LOOPS, useLoop } from './helpers/loops.js';
 import { LifoQueue, PriorityQueue, Queue, QueueEmpty, QueueFull, QueueShutDown } from '../lib/queues.js';
 
 // ---------------------------------------------------------------- coroutine kinds
@@ -108,7 +109,8 @@ async function rejection(aw: PromiseLike<unknown>): Promise<any> {
 
 // ---------------------------------------------------------------- Queue
 
-describe('Queue', () => {
+describe.each(LOOPS)('Queue on %s', (backend) => {
+  useLoop(backend);
   it('shows getters, putters and items in toString()', async () => {
     await run(async () => {
       const q = new Queue<number>();
@@ -298,7 +300,8 @@ describe('Queue', () => {
   });
 });
 
-describe.each(KINDS)('Queue with %s tasks', (kind, K) => {
+describe.each(eachLoop(KINDS))('[%s] Queue with %s tasks', (backend, kind, K) => {
+  useLoop(backend);
   const tick = (n = 1) => spin(n * K.passes);
 
   it('put() waits while the queue holds maxsize items', async () => {
@@ -660,7 +663,8 @@ describe.each(KINDS)('Queue with %s tasks', (kind, K) => {
 
 // ---------------------------------------------------------------- subclasses
 
-describe('LifoQueue', () => {
+describe.each(LOOPS)('LifoQueue on %s', (backend) => {
+  useLoop(backend);
   it('gives out the newest item first', async () => {
     await run(async () => {
       const q = new LifoQueue<number>();
@@ -670,7 +674,8 @@ describe('LifoQueue', () => {
   }); // CPython test_queues: LifoQueueTests.test_order
 });
 
-describe('PriorityQueue', () => {
+describe.each(LOOPS)('PriorityQueue on %s', (backend) => {
+  useLoop(backend);
   it('gives out the lowest item first', async () => {
     await run(async () => {
       const q = new PriorityQueue<number>();
@@ -788,7 +793,8 @@ const CLASSES = [
   ['PriorityQueue', PriorityQueue],
 ] as const;
 
-describe.each(CLASSES)('%s join', (name, Cls) => {
+describe.each(eachLoop(CLASSES))('[%s] %s join', (backend, name, Cls) => {
+  useLoop(backend);
   it('taskDone() without an unfinished item throws RangeError', () => {
     const q = new Cls<number>();
     expect(() => q.taskDone()).toThrow(RangeError);
@@ -839,7 +845,8 @@ describe.each(CLASSES)('%s join', (name, Cls) => {
   }); // CPython test_queues: test_format
 });
 
-describe.each(CLASSES)('%s shutdown', (name, Cls) => {
+describe.each(eachLoop(CLASSES))('[%s] %s shutdown', (backend, name, Cls) => {
+  useLoop(backend);
   it('_format() shows it', () => {
     const q = new Cls<number>();
     q.shutdown();
@@ -963,7 +970,8 @@ describe.each(CLASSES)('%s shutdown', (name, Cls) => {
 
 // ---------------------------------------------------------------- async iteration
 
-describe('Queue async iteration', () => {
+describe.each(LOOPS)('Queue async iteration on %s', (backend) => {
+  useLoop(backend);
   it('gets items until the queue is shut down and drained', async () => {
     await run(async () => {
       const q = new Queue<number>(2);

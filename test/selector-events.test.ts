@@ -1,24 +1,29 @@
 /**
- * Reader/writer registration of the selector loop, on every backend.
+ * Reader/writer registration (addReader/addWriter), on every loop of
+ * test/helpers/loops.ts: the selector backends, and the io_uring proactor,
+ * which serves readers and writers with poll ops. "Nothing registered" is
+ * `registrations(loop) === 0` (selector keys, or proactor ops in flight).
  */
 import { openSync, closeSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OSError, SelectorEventLoop, EpollSelector, type ExceptionContext } from '../lib/index.js';
-import { availableBackends, loopOn } from './helpers/backends.js';
+import { availableBackends } from './helpers/backends.js';
+import { LOOPS, newLoop, registrations, useLoop, type TestLoop } from './helpers/loops.js';
 import { fdCount, runBriefly, runUntil } from './helpers/loop.js';
 import { EAGAIN, sockets } from './helpers/sockets.js';
 
-describe.each(availableBackends())('SelectorEventLoop readers and writers on %s', (backend) => {
-  let loop: SelectorEventLoop;
+describe.each(LOOPS)('readers and writers on %s', (backend) => {
+  useLoop(backend);
+  let loop: TestLoop;
   let errors: ExceptionContext[];
   let fdsBefore: number;
   let open: number[];
 
   beforeEach(() => {
     fdsBefore = fdCount();
-    loop = loopOn(backend);
+    loop = newLoop(backend);
     errors = [];
     open = [];
     loop.setExceptionHandler((_l, ctx) => errors.push(ctx));
@@ -85,7 +90,7 @@ describe.each(availableBackends())('SelectorEventLoop readers and writers on %s'
     sockets.write(b, 'x');
     await runUntil(loop, () => log.length === 2);
     expect(log.sort()).toEqual(['read', 'write']);
-    expect(loop._selector.getMap().size).toBe(0);
+    expect(registrations(loop)).toBe(0);
   }); // CPython test_selector_events: test_add_reader_existing_writer
 
   it('replaces an existing reader and cancels the old handle', async () => {
@@ -156,7 +161,7 @@ describe.each(availableBackends())('SelectorEventLoop readers and writers on %s'
     expect((err as OSError).code).toBe('EBADF');
     expect((err as OSError).syscall).toBe('register');
     expect((err as OSError).message).toBe(`register EBADF fd ${a}`);
-    expect(loop._selector.getMap().size).toBe(0);
+    expect(registrations(loop)).toBe(0);
   }); // CPython test_selector_events: test_add_reader (closed fd -> OSError)
 
   it('rejects a negative fd, a non-fd and a non-function callback', () => {
@@ -165,7 +170,7 @@ describe.each(availableBackends())('SelectorEventLoop readers and writers on %s'
     expect(() => loop.addWriter(1.5, () => {})).toThrow(TypeError);
     const [a] = pair();
     expect(() => loop.addReader(a, null as never)).toThrow(/Expected "callback" to be a callable object for addReader\(\), got null/);
-    expect(loop._selector.getMap().size).toBe(0);
+    expect(registrations(loop)).toBe(0);
   });
 
   it('accepts an object with fileno()', async () => {

@@ -1,6 +1,6 @@
 /**
  * loop.sockSendfile and loop.sendfile: zero-copy sendfile(2), and the
- * read-and-send fallback, on every selector.
+ * read-and-send fallback, on every loop of test/helpers/loops.ts.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Protocol, SendfileNotAvailableError, Socket, socketConstants, type SelectorEventLoop, type Transport } from '../lib/index.js';
-import { availableBackends, loopOn } from './helpers/backends.js';
+import { LOOPS, newLoop, useLoop, type TestLoop } from './helpers/loops.js';
 import { fdCount } from './helpers/loop.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -34,8 +34,9 @@ class Collect extends Protocol {
   }
 }
 
-describe.each(availableBackends())('sendfile on %s', (backend) => {
-  let loop: SelectorEventLoop;
+describe.each(LOOPS)('sendfile on %s', (backend) => {
+  useLoop(backend);
+  let loop: TestLoop;
   let dir: string;
   let fds: number[];
   let before: number;
@@ -43,7 +44,7 @@ describe.each(availableBackends())('sendfile on %s', (backend) => {
 
   beforeEach(() => {
     before = fdCount();
-    loop = loopOn(backend);
+    loop = newLoop(backend);
     dir = mkdtempSync(path.join(tmpdir(), 'aionode-sendfile-'));
     writeFileSync(path.join(dir, 'f'), data);
     fds = [];

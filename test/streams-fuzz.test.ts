@@ -5,12 +5,16 @@
  * chunking, the pieces must be exactly the input split at the separators:
  * nothing lost, nothing duplicated. The seed is printed; set
  * AIONODE_FUZZ_SEED to replay a run.
+ *
+ * A heavy suite: it runs on HEAVY_LOOPS (epoll, io_uring, poll), not on
+ * every loop; select adds time here, not coverage (test/helpers/loops.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { IncompleteReadError, SelectorEventLoop, sleep, type Task } from '../lib/index.js';
+import { IncompleteReadError, sleep, type Task } from '../lib/index.js';
 import { StreamReader, type Separator } from '../lib/streams.js';
 import type { Transport } from '../lib/transports.js';
+import { HEAVY_LOOPS, newLoop, useLoop, type TestLoop } from './helpers/loops.js';
 
 const SEED = Number(process.env.AIONODE_FUZZ_SEED ?? 20240611);
 const NUM_RUNS = 200;
@@ -61,11 +65,12 @@ function reference(data: Buffer, seps: Buffer[]): { pieces: Buffer[]; rest: Buff
   return { pieces, rest: data.subarray(start) };
 }
 
-describe('StreamReader under random chunking', () => {
-  let loop: SelectorEventLoop;
+describe.each(HEAVY_LOOPS)('StreamReader under random chunking on %s', (backend) => {
+  useLoop(backend);
+  let loop: TestLoop;
 
   beforeAll(() => {
-    loop = new SelectorEventLoop();
+    loop = newLoop(backend);
   });
 
   afterAll(() => {

@@ -1,6 +1,6 @@
 /**
  * Streams: CPython's test_streams (StreamReader fed directly, and the
- * open/start helpers over real sockets on every selector backend), with the
+ * open/start helpers over real sockets on every loop of test/helpers/loops.ts), with the
  * waiting code written as async functions and as generator coroutines.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -42,7 +42,7 @@ import {
   StreamWriter,
 } from '../lib/streams.js';
 import '../lib/sslproto.js'; // registers the TLS layer (loop.startTls)
-import { availableBackends, loopOn } from './helpers/backends.js';
+import { eachLoop, LOOPS, newLoop, useLoop, type TestLoop } from './helpers/loops.js';
 import { fdCount, runBriefly } from './helpers/loop.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -121,11 +121,12 @@ afterEach(() => {
 
 // ---------------------------------------------------------------- StreamReader (no sockets)
 
-describe.each(KINDS)('StreamReader with %s tasks', (kind) => {
-  let loop: SelectorEventLoop;
+describe.each(eachLoop(KINDS))('[%s] StreamReader with %s tasks', (backend, kind) => {
+  useLoop(backend);
+  let loop: TestLoop;
 
   beforeEach(() => {
-    loop = new SelectorEventLoop();
+    loop = newLoop(backend);
   });
 
   afterEach(async () => {
@@ -768,11 +769,12 @@ describe.each(KINDS)('StreamReader with %s tasks', (kind) => {
 
 // ---------------------------------------------------------------- constructors, repr, FlowControlMixin
 
-describe('StreamReader and StreamReaderProtocol', () => {
-  let loop: SelectorEventLoop;
+describe.each(LOOPS)('StreamReader and StreamReaderProtocol on %s', (backend) => {
+  useLoop(backend);
+  let loop: TestLoop;
 
   beforeEach(() => {
-    loop = new SelectorEventLoop();
+    loop = newLoop(backend);
   });
 
   afterEach(async () => {
@@ -899,15 +901,16 @@ function addrOf(server: Server): [string, number] {
   return server.sockets[0].getsockname() as [string, number];
 }
 
-describe.each(availableBackends())('streams over sockets on %s', (backend) => {
-  let loop: SelectorEventLoop;
+describe.each(LOOPS)('streams over sockets on %s', (backend) => {
+  useLoop(backend);
+  let loop: TestLoop;
   let errors: ExceptionContext[];
   let fdsBefore: number;
   let dir: string;
 
   beforeEach(() => {
     fdsBefore = fdCount();
-    loop = loopOn(backend);
+    loop = newLoop(backend);
     errors = [];
     loop.setExceptionHandler((_l, ctx) => errors.push(ctx));
     dir = mkdtempSync(path.join(tmpdir(), 'aionode-streams-'));
@@ -1224,7 +1227,8 @@ describe.each(availableBackends())('streams over sockets on %s', (backend) => {
     } finally {
       process.off('warning', onWarning);
     }
-    expect(mine(warnings)).toEqual([expect.stringMatching(/^unclosed <StreamWriter transport=<SelectorSocketTransport /)]);
+    // The transport class is the loop's (SelectorSocketTransport, ProactorSocketTransport).
+    expect(mine(warnings)).toEqual([expect.stringMatching(/^unclosed <StreamWriter transport=<\w+SocketTransport /)]);
     expect(errors).toEqual([]);
   }); // CPython test_streams: test_unclosed_resource_warnings
 
@@ -1703,14 +1707,15 @@ describe.runIf(OPENSSL)('streams over TLS', () => {
     rmSync(certDir, { recursive: true, force: true });
   });
 
-  describe.each(availableBackends())('on %s', (backend) => {
-    let loop: SelectorEventLoop;
+  describe.each(LOOPS)('on %s', (backend) => {
+    useLoop(backend);
+    let loop: TestLoop;
     let errors: ExceptionContext[];
     let fdsBefore: number;
 
     beforeEach(() => {
       fdsBefore = fdCount();
-      loop = loopOn(backend);
+      loop = newLoop(backend);
       errors = [];
       loop.setExceptionHandler((_l, ctx) => errors.push(ctx));
     });

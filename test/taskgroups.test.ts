@@ -22,7 +22,6 @@ import {
   AbstractEventLoop,
   BaseEventLoop,
   CancelledError,
-  EventLoop,
   ExceptionGroup,
   KeyboardInterrupt,
   RuntimeError,
@@ -40,6 +39,7 @@ import {
   type Sleep,
   type Task,
 } from '../lib/index.js';
+import { LOOPS, newLoop, useLoop } from './helpers/loops.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -117,19 +117,22 @@ function recordHandlerCalls(): unknown[] {
   return seen;
 }
 
-const loopFactories: [string, () => AbstractEventLoop][] = [
-  ['TestTaskGroup', () => new EventLoop()],
+// CPython's two TaskGroup test classes, on every loop of test/helpers/loops.ts.
+const loopFactories: [string, string, () => AbstractEventLoop][] = LOOPS.flatMap((backend) => [
+  [backend, 'TestTaskGroup', () => newLoop(backend)],
   [
+    backend,
     'TestEagerTaskTaskGroup',
     () => {
-      const loop = new EventLoop();
+      const loop = newLoop(backend);
       loop.setTaskFactory(eagerTaskFactory);
       return loop;
     },
   ],
-];
+]);
 
-describe.each(loopFactories)('%s', (_name, loopFactory) => {
+describe.each(loopFactories)('[%s] %s', (backend, _name, loopFactory) => {
+  useLoop(backend);
   /** One CPython case, as an async function and as a generator coroutine. */
   function both(
     name: string,
@@ -2141,7 +2144,8 @@ describe.each(loopFactories)('%s', (_name, loopFactory) => {
   }); // CPython test_taskgroups: test_cancellation_does_not_leak_out_of_tg
 });
 
-describe('TaskGroup (aionode)', () => {
+describe.each(LOOPS)('TaskGroup (aionode) on %s', (backend) => {
+  useLoop(backend);
   it('createTask on a group that was never entered throws the 3.13 RuntimeError text', () => {
     const tg = new TaskGroup();
     expect(() => tg.createTask(() => sleep(0))).toThrow(new RuntimeError('TaskGroup <TaskGroup> has not been entered'));

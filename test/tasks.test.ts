@@ -41,6 +41,7 @@ import {
   type ExceptionContext,
 } from '../lib/index.js';
 import { COROUTINE_KINDS, awaitEach, type CoroKind } from './helpers/coro.js';
+import { eachLoop, LOOPS, useLoop } from './helpers/loops.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('run with --expose-gc (vitest.config.ts sets it)');
@@ -163,7 +164,8 @@ function dummy(): void {}
 
 // ---------------------------------------------------------------- Task, per coroutine kind
 
-describe.each(COROUTINE_KINDS)('Task ($name)', (kind: CoroKind) => {
+describe.each(eachLoop(COROUTINE_KINDS.map((k) => [k.name, k] as const)))('[%s] Task (%s)', (backend, _kindName, kind: CoroKind) => {
+  useLoop(backend);
   // Known differences of async-function tasks, reported as bugs: the test
   // states asyncio's behaviour and is expected to fail until fixed.
   const itAsyncFails = it;
@@ -1853,7 +1855,8 @@ describe.each(COROUTINE_KINDS)('Task ($name)', (kind: CoroKind) => {
 
 // ---------------------------------------------------------------- Task, kind-independent
 
-describe('Task', () => {
+describe.each(LOOPS)('Task on %s', (backend) => {
+  useLoop(backend);
   it('is a Future', () => {
     expect(Task.prototype).toBeInstanceOf(Future);
   }); // CPython test_tasks: test_future_subclass
@@ -2018,7 +2021,8 @@ function lineHere(): [string, number] {
 
 // ---------------------------------------------------------------- ensureFuture
 
-describe('ensureFuture()', () => {
+describe.each(LOOPS)('ensureFuture() on %s', (backend) => {
+  useLoop(backend);
   it('returns a Future as is, and refuses another loop', async () => {
     const loop = newLoop();
     const fOrig = loop.createFuture<string>();
@@ -2097,7 +2101,8 @@ describe('ensureFuture()', () => {
 
 // ---------------------------------------------------------------- sleep, kind-independent
 
-describe('sleep()', () => {
+describe.each(LOOPS)('sleep() on %s', (backend) => {
+  useLoop(backend);
   // asyncio's test makes Task(asyncio.sleep(10.0, 'yeah')) before the loop
   // runs. The Task runs a sleep() through its iterator, and sleep()'s
   // iterator makes its Future and timer at once (tasks.ts, LazySleep
@@ -2163,7 +2168,8 @@ describe('sleep()', () => {
 
 // ---------------------------------------------------------------- shield
 
-describe('shield()', () => {
+describe.each(LOOPS)('shield() on %s', (backend) => {
+  useLoop(backend);
   it('gives the inner result', async () => {
     const loop = newLoop();
     const inner = loop.createFuture<number>();
@@ -2325,7 +2331,8 @@ describe('shield()', () => {
 
 // ---------------------------------------------------------------- gather of Futures
 
-describe('gather() of Futures', () => {
+describe.each(LOOPS)('gather() of Futures on %s', (backend) => {
+  useLoop(backend);
   async function checkSuccess(options: { returnExceptions?: boolean }): Promise<void> {
     const loop = newLoop();
     const [a, b, c] = [0, 1, 2].map(() => loop.createFuture<number>());
@@ -2490,7 +2497,8 @@ describe('gather() of Futures', () => {
 
 // ---------------------------------------------------------------- asCompleted, async iteration
 
-describe('asCompleted() with for await', () => {
+describe.each(LOOPS)('asCompleted() with for await on %s', (backend) => {
+  useLoop(backend);
   it('gives the awaitables in completion order', async () => {
     const loop = newLoop();
     async function foo(): Promise<string[]> {
@@ -2645,7 +2653,8 @@ describe('asCompleted() with for await', () => {
   }); // CPython test_tasks: test_as_completed_invalid_args
 });
 
-describe('wait() inputs', () => {
+describe.each(LOOPS)('wait() inputs on %s', (backend) => {
+  useLoop(backend);
   it('refuses a Future, a coroutine and an empty list', async () => {
     const loop = newLoop();
     const fut = loop.createFuture<void>();
@@ -2660,7 +2669,8 @@ describe('wait() inputs', () => {
 
 // ---------------------------------------------------------------- introspection
 
-describe('currentTask() without a running loop', () => {
+describe.each(LOOPS)('currentTask() without a running loop on %s', (backend) => {
+  useLoop(backend);
   it('is null for a loop that is not running', () => {
     const loop = newLoop();
     setEventLoop(loop);
@@ -2675,7 +2685,8 @@ describe('currentTask() without a running loop', () => {
   }); // CPython test_tasks: test_current_task_no_running_loop_implicit
 });
 
-describe('_enterTask() and _leaveTask()', () => {
+describe.each(LOOPS)('_enterTask() and _leaveTask() on %s', (backend) => {
+  useLoop(backend);
   // Stand-ins, as asyncio's mock.Mock(): the hooks only read and set the
   // loop's current task.
   const fakeLoop = (): AbstractEventLoop => ({ _currentTask: null }) as unknown as AbstractEventLoop;
@@ -2728,7 +2739,8 @@ describe('_enterTask() and _leaveTask()', () => {
 
 // ---------------------------------------------------------------- JavaScript-specific
 
-describe('async-function tasks', () => {
+describe.each(LOOPS)('async-function tasks on %s', (backend) => {
+  useLoop(backend);
   it('cancelling createTask(() => fn()) rejects the Future fn awaits and runs its finally', async () => {
     const loop = newLoop();
     const fut = loop.createFuture<void>();
@@ -2875,7 +2887,8 @@ describe('async-function tasks', () => {
   });
 });
 
-describe('task.signal', () => {
+describe.each(LOOPS)('task.signal on %s', (backend) => {
+  useLoop(backend);
   it.each(COROUTINE_KINDS)('is aborted when a $name task finishes', async (kind) => {
     const loop = newLoop();
     const t = newTask(loop, kind.task(sleeper, 0.005, 'v'));
@@ -2947,7 +2960,8 @@ describe('task.signal', () => {
   });
 });
 
-describe('createTask(coro, { signal })', () => {
+describe.each(LOOPS)('createTask(coro, { signal }) on %s', (backend) => {
+  useLoop(backend);
   it.each(COROUTINE_KINDS)('aborting the signal cancels a $name task with signal.reason as message', async (kind) => {
     const loop = newLoop();
     const controller = new AbortController();
@@ -2991,7 +3005,8 @@ describe('createTask(coro, { signal })', () => {
   });
 });
 
-describe('tasks and garbage collection', () => {
+describe.each(LOOPS)('tasks and garbage collection on %s', (backend) => {
+  useLoop(backend);
   it.each(COROUTINE_KINDS)('a $name task nobody holds runs to completion with gc() between steps', async (kind) => {
     const loop = newLoop();
     const finished: string[] = [];
@@ -3039,7 +3054,8 @@ describe('tasks and garbage collection', () => {
   });
 });
 
-describe('task factories', () => {
+describe.each(LOOPS)('task factories on %s', (backend) => {
+  useLoop(backend);
   it.each(COROUTINE_KINDS)('eagerTaskFactory runs a $name at once, up to its first suspension', async (kind) => {
     const loop = newLoop();
     loop.setTaskFactory(eagerTaskFactory);
@@ -3086,7 +3102,8 @@ describe('task factories', () => {
   });
 });
 
-describe('bad input', () => {
+describe.each(LOOPS)('bad input on %s', (backend) => {
+  useLoop(backend);
   it("createTask(42) is a TypeError: 'a coroutine was expected, got 42'", async () => {
     const loop = newLoop();
     await complete(loop, async () => {

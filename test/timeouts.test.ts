@@ -31,6 +31,7 @@ import {
   type Coroutine,
   type Sleep,
 } from '../lib/index.js';
+import { LOOPS, useLoop } from './helpers/loops.js';
 
 // Python's builtin exceptions the CPython tests raise.
 class ZeroDivisionError extends Error {
@@ -115,7 +116,8 @@ async function awaitWithoutTask(aw: Sleep<unknown>): Promise<void> {
   if (exc !== undefined) throw exc;
 }
 
-describe('timeout()', () => {
+describe.each(LOOPS)('timeout() on %s', (backend) => {
+  useLoop(backend);
   both('test_timeout_basic', {
     async: async () => {
       let cm!: Timeout;
@@ -1091,7 +1093,8 @@ describe('timeout()', () => {
   }); // CPython test_timeouts: test_timeout_taskgroup
 });
 
-describe('Timeout by hand (aenter/aexit)', () => {
+describe.each(LOOPS)('Timeout by hand (aenter/aexit) on %s', (backend) => {
+  useLoop(backend);
   it('aenter() twice throws "Timeout has already been entered"', async () => {
     await run(async () => {
       const cm = timeout(10);

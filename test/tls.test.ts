@@ -1,5 +1,5 @@
 /**
- * TLS (lib/sslproto.ts) on every selector backend: aionode's TLS client and
+ * TLS (lib/sslproto.ts) on every loop of test/helpers/loops.ts: aionode's TLS client and
  * server against each other and against node:tls, certificate failures,
  * handshake and shutdown timeouts, flow control, a large transfer, and
  * startTls. Loopback only; the certificate is made here with the openssl
@@ -35,7 +35,7 @@ import {
   SSL_SHUTDOWN_TIMEOUT,
   startTls,
 } from '../lib/sslproto.js';
-import { availableBackends, loopOn } from './helpers/backends.js';
+import { LOOPS, newLoop, useLoop, type TestLoop } from './helpers/loops.js';
 import { fdCount } from './helpers/loop.js';
 
 function hasOpenssl(): boolean {
@@ -126,14 +126,15 @@ describe.runIf(OPENSSL)('TLS', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  describe.each(availableBackends())('on %s', (backend) => {
-    let loop: SelectorEventLoop;
+  describe.each(LOOPS)('on %s', (backend) => {
+    useLoop(backend);
+    let loop: TestLoop;
     let errors: ExceptionContext[];
     let fdsBefore: number;
 
     beforeEach(() => {
       fdsBefore = fdCount();
-      loop = loopOn(backend);
+      loop = newLoop(backend);
       errors = [];
       loop.setExceptionHandler((_l, ctx) => errors.push(ctx));
     });

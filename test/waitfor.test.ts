@@ -25,6 +25,7 @@ import {
   type Coroutine,
 } from '../lib/index.js';
 import { COROUTINE_KINDS, type CoroKind } from './helpers/coro.js';
+import { eachLoop, LOOPS, useLoop } from './helpers/loops.js';
 
 // A timeout that passes "timeout > 0" but barely waits.
 const EPSILON = 0.0001;
@@ -92,7 +93,8 @@ class SlowTask {
   }
 }
 
-describe.each(COROUTINE_KINDS)('waitFor ($name)', (kind: CoroKind) => {
+describe.each(eachLoop(COROUTINE_KINDS.map((k) => [k.name, k] as const)))('[%s] waitFor (%s)', (backend, _kindName, kind: CoroKind) => {
+  useLoop(backend);
   // asyncio's wait_for is a coroutine: a task running it finishes only when
   // the awaitable does, even when cancelled. waitFor() returns a Future that
   // is cancelled at once and cancels the awaitable without waiting for it
@@ -499,7 +501,8 @@ describe.each(COROUTINE_KINDS)('waitFor ($name)', (kind: CoroKind) => {
   });
 });
 
-describe('waitFor with async functions', () => {
+describe.each(LOOPS)('waitFor with async functions on %s', (backend) => {
+  useLoop(backend);
   it('the function form is cancelled at the timeout and runs its finally', async () => {
     const loop = newLoop();
     const log: string[] = [];
@@ -547,7 +550,8 @@ describe('waitFor with async functions', () => {
   });
 });
 
-describe('waitFor bad input', () => {
+describe.each(LOOPS)('waitFor bad input on %s', (backend) => {
+  useLoop(backend);
   it('a timeout that is not a number is a TypeError', async () => {
     const loop = newLoop();
     const fut = loop.createFuture<void>();

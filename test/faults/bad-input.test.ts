@@ -63,7 +63,8 @@ import {
 } from '../../lib/index.js';
 import { Protocol, DatagramProtocol } from '../../lib/protocols.js';
 import { Socket, constants } from '../../lib/socket.js';
-import { availableBackends, loopOn } from '../helpers/backends.js';
+import { availableBackends } from '../helpers/backends.js';
+import { LOOPS, newLoop, useLoop } from '../helpers/loops.js';
 import { runBriefly } from '../helpers/loop.js';
 import { sockets } from '../helpers/sockets.js';
 
@@ -236,7 +237,7 @@ function makeEnv(backend: string): Env {
   const fifoFd = openSync(fifo, fsc.O_RDWR | fsc.O_NONBLOCK);
   const pair = sockets.pair();
   const tcp = new Socket(C.AF_INET, C.SOCK_STREAM);
-  const loop = loopOn(backend);
+  const loop = newLoop(backend);
   // A number no fd of this process has (below FD_SETSIZE, so select takes
   // it): what a closed fd is to the kernel, without the race of another
   // open (a selector's own epoll fd, say) taking a just-closed number.
@@ -271,6 +272,7 @@ async function freeEnv(env: Env): Promise<void> {
 
 /** Registers the table `rows` as one `it` per row under the current describe. */
 function table(backend: string, rows: Row[]): void {
+  useLoop(backend);
   let env: Env;
   beforeEach(() => {
     env = makeEnv(backend);
@@ -560,18 +562,18 @@ const loopRows: Row[] = [
   row('sendfile(5, file)', ({ loop, fileFd }) => loop.sendfile(5 as never, fileFd), E(TypeError, 'transport')),
   row('connectAcceptedSocket(f, 5)', ({ loop }) => loop.connectAcceptedSocket(() => new Proto(), 5 as never), E(TypeError, 'sock')),
   row('closed loop: callSoon(f)', ({ backend }) => {
-    const l = loopOn(backend);
+    const l = newLoop(backend);
     l.close();
     return l.callSoon(noop);
   }, E(RuntimeError, 'closed')),
   row('closed loop: createTask(coro)', ({ backend }) => {
-    const l = loopOn(backend);
+    const l = newLoop(backend);
     l.close();
     return l.createTask(async () => 1);
   }, E(RuntimeError, 'closed')),
 ];
 
-describe.each(availableBackends())('bad input: loop methods [%s]', (backend) => {
+describe.each(LOOPS)('bad input: loop methods [%s]', (backend) => {
   table(backend, loopRows);
 });
 
@@ -653,6 +655,7 @@ const selectorRows: Row[] = [
   row('selectorClass("kqueue-nope")', () => selectorClass('kqueue-nope'), E(Error, 'kqueue-nope')),
 ];
 
+// Selector-level: bare selectors of each backend (availableBackends()).
 describe.each(availableBackends())('bad input: selectors [%s]', (backend) => {
   table(backend, selectorRows);
 });
@@ -704,8 +707,9 @@ const socketRows: Row[] = [
   row('Socket over a FIFO fd: listen', ({ fifoFd }) => new Socket(C.AF_INET, C.SOCK_STREAM, fifoFd).listen(1), E(OSError, 'ENOTSOCK')),
 ];
 
+// Socket is loop-independent (socket.ts): one loop is enough.
 describe('bad input: Socket', () => {
-  table(availableBackends()[0], socketRows);
+  table(LOOPS[0], socketRows);
 });
 
 // ------------------------------------------------- futures, tasks, sleep
@@ -749,8 +753,8 @@ const futureRows: Row[] = [
   row('asCompleted([sleep], { timeout: NaN })', () => asCompleted([sleep(0)], { timeout: NaN }), E(TypeError, 'timeout', 'NaN')),
 ];
 
-describe('bad input: futures, tasks, sleep', () => {
-  table(availableBackends()[0], futureRows);
+describe.each(LOOPS)('bad input: futures, tasks, sleep [%s]', (backend) => {
+  table(backend, futureRows);
 });
 
 // ------------------------------------- locks, queues, timeouts, taskgroups
@@ -875,8 +879,8 @@ const primitiveRows: Row[] = [
   }), E(RuntimeError, 'already been entered')),
 ];
 
-describe('bad input: locks, queues, timeouts, taskgroups', () => {
-  table(availableBackends()[0], primitiveRows);
+describe.each(LOOPS)('bad input: locks, queues, timeouts, taskgroups [%s]', (backend) => {
+  table(backend, primitiveRows);
 });
 
 // --------------------------------------------------------------- streams
@@ -927,17 +931,20 @@ const streamRows: Row[] = [
   row('startUnixServer(cb, 5)', () => startUnixServer(noop, 5 as never), E(TypeError, 'path', '5')),
 ];
 
-describe('bad input: streams', () => {
-  table(availableBackends()[0], streamRows);
+describe.each(LOOPS)('bad input: streams [%s]', (backend) => {
+  table(backend, streamRows);
 });
 
 // The tables' sizes, for the report.
 it('counts the bad-input rows', () => {
-  const backends = availableBackends().length;
-  const total = (loopRows.length + selectorRows.length) * backends + socketRows.length + futureRows.length + primitiveRows.length + streamRows.length;
+  const loops = LOOPS.length;
+  const selectors = availableBackends().length;
+  const total =
+    (loopRows.length + futureRows.length + primitiveRows.length + streamRows.length) * loops + selectorRows.length * selectors + socketRows.length;
   console.log(
-    `bad-input rows: loop ${loopRows.length} x ${backends}, selectors ${selectorRows.length} x ${backends}, ` +
-      `socket ${socketRows.length}, futures ${futureRows.length}, primitives ${primitiveRows.length}, streams ${streamRows.length}; ${total} in all`,
+    `bad-input rows: loop ${loopRows.length} x ${loops}, selectors ${selectorRows.length} x ${selectors}, ` +
+      `socket ${socketRows.length}, futures ${futureRows.length} x ${loops}, primitives ${primitiveRows.length} x ${loops}, ` +
+      `streams ${streamRows.length} x ${loops}; ${total} in all`,
   );
   expect(total).toBeGreaterThan(200);
 });

@@ -12,7 +12,7 @@
 import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { logger, type BaseEventLoop, type ExceptionContext } from '../../lib/index.js';
-import { availableBackends, loopOn } from '../helpers/backends.js';
+import { LOOPS, newLoop as loopNamed, useLoop } from '../helpers/loops.js';
 import { allowExceptionHandlerCalls } from '../helpers/exception-handler.js';
 
 const loops: BaseEventLoop[] = [];
@@ -147,9 +147,10 @@ async function passWith(loop: BaseEventLoop, first: () => void): Promise<{ later
   return { later, stillRunning: again };
 }
 
-describe.each(availableBackends())('%s', (backend) => {
+describe.each(LOOPS)('%s', (backend) => {
+  useLoop(backend);
   function newLoop(): BaseEventLoop {
-    const loop = loopOn(backend);
+    const loop = loopNamed(backend);
     loops.push(loop);
     return loop;
   }

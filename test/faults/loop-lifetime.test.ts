@@ -10,7 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { binding } from '../../lib/native.js';
-import { availableBackends, loopOn } from '../helpers/backends.js';
+import { availableBackends } from '../helpers/backends.js';
+import { LOOPS as LOOP_NAMES, newLoop, selectorOnly, useLoop } from '../helpers/loops.js';
 import { fdCount, runBriefly } from '../helpers/loop.js';
 
 const LOOPS = 50;
@@ -23,14 +24,15 @@ async function collect(until: () => boolean, rounds = 20): Promise<void> {
   }
 }
 
-describe.each(availableBackends())('loop lifetime on %s', (backend) => {
+describe.each(LOOP_NAMES)('loop lifetime on %s', (backend) => {
+  useLoop(backend);
   it('item 10: 50 loops run briefly and dropped without close() give their fds back after GC', async () => {
     const before = fdCount();
     let peak = 0;
     await (async () => {
       const loops = [];
       for (let i = 0; i < LOOPS; i++) {
-        const loop = loopOn(backend);
+        const loop = newLoop(backend);
         loop.callLater(0.001, () => {});
         await runBriefly(loop);
         loops.push(loop);
@@ -46,7 +48,7 @@ describe.each(availableBackends())('loop lifetime on %s', (backend) => {
   it('item 10: a dropped loop that was never run is collected too', async () => {
     const before = fdCount();
     (() => {
-      for (let i = 0; i < LOOPS; i++) loopOn(backend).callLater(10, () => {});
+      for (let i = 0; i < LOOPS; i++) newLoop(backend).callLater(10, () => {});
     })();
     await collect(() => fdCount() <= before + 2);
     expect(fdCount()).toBeLessThanOrEqual(before + 2);
@@ -57,7 +59,7 @@ describe.each(availableBackends())('loop lifetime on %s', (backend) => {
   it('item 10: a running loop kept only by its running state completes', async () => {
     let ran = false;
     const done = (() => {
-      const loop = loopOn(backend);
+      const loop = newLoop(backend);
       loop.callLater(0.05, () => {
         ran = true;
         loop.stop();
@@ -75,7 +77,7 @@ describe.each(availableBackends())('loop lifetime on %s', (backend) => {
   // The native half alone: nothing refers to the NativeLoop but its own
   // batch callback, so only the native side's strong hold while it runs
   // keeps it from being collected (and its core closed) before its timer.
-  it('item 10: a started NativeLoop nobody references still delivers its timer, then is collected', async () => {
+  selectorOnly(backend, 'drives a NativeLoop over a NativeSelector directly')('item 10: a started NativeLoop nobody references still delivers its timer, then is collected', async () => {
     const before = fdCount();
     const b = binding();
     let delivered = false;
@@ -111,6 +113,7 @@ const nativeJs = path.resolve(__dirname, '..', '..', 'dist', 'lib', 'native.js')
 // with no exception to report, and the loop must just stop calling JS: no
 // C++ exception out of the uv callback, no touching the closed core (UBSan
 // caught a null LoopCore here), the main thread unharmed.
+// Selector-only: it drives a NativeLoop over a NativeSelector directly.
 describe.each(availableBackends())('worker ending inside a batch on %s', (backend) => {
   it('item 7: close() then process.exit() inside a batch ends only the worker', async () => {
     const before = fdCount();

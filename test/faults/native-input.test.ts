@@ -25,7 +25,8 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, writ
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { newEventLoop, Protocol } from '../../lib/index.js';
+import { Protocol } from '../../lib/index.js';
+import { LOOPS, newLoop } from '../helpers/loops.js';
 import { binding, type NativeBinding } from '../../lib/native.js';
 
 const b: NativeBinding = binding();
@@ -182,8 +183,8 @@ describe('item 12: unix socket paths', () => {
     expect(existsSync(sock)).toBe(false); // old code bound the truncated path
   });
 
-  it('createUnixServer (public API) refuses it too and creates no file', async () => {
-    const loop = newEventLoop();
+  it.each(LOOPS)('createUnixServer (public API) on %s refuses it too and creates no file', async (backend) => {
+    const loop = newLoop(backend);
     try {
       const p = path.join(dir, 'pub');
       await expect(loop.runUntilComplete(loop.createUnixServer(() => new Protocol(), `${p}\0evil`))).rejects.toThrow(TypeError);

@@ -4,7 +4,8 @@
  *
  * Each test names the bug it catches; each was proved by planting that bug
  * locally and watching the test fail (see the comment on each). On every
- * selector backend; loopback only; bounded.
+ * loop of test/helpers/loops.ts (the bare-selector block: every selector
+ * backend); loopback only; bounded.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -20,7 +21,7 @@ import {
 import { Protocol } from '../../lib/protocols.js';
 import { Socket, constants } from '../../lib/socket.js';
 import type { Transport } from '../../lib/transports.js';
-import { availableBackends, loopOn } from '../helpers/backends.js';
+import { LOOPS, newLoop, SELECTOR_LOOPS, useLoop, type TestLoop } from '../helpers/loops.js';
 import { runBriefly, runUntil } from '../helpers/loop.js';
 import { drainAndClose } from '../helpers/net.js';
 import { exceptionHandlerCalls, expectExceptionHandlerCalls } from '../helpers/exception-handler.js';
@@ -60,10 +61,11 @@ function drainFd(fd: number): number {
   }
 }
 
-describe.each(availableBackends())('planted bugs [%s]', (backend) => {
-  let loop: SelectorEventLoop;
+describe.each(LOOPS)('planted bugs [%s]', (backend) => {
+  useLoop(backend);
+  let loop: TestLoop;
   beforeEach(() => {
-    loop = loopOn(backend);
+    loop = newLoop(backend);
   });
   afterEach(async () => {
     await drainAndClose(loop);
@@ -168,7 +170,8 @@ describe.each(availableBackends())('planted bugs [%s]', (backend) => {
   });
 });
 
-describe.each(availableBackends())('selector tokens are fresh per registration [%s]', (backend) => {
+// Selector-level: it drives bare selectors (SELECTOR_LOOPS).
+describe.each(SELECTOR_LOOPS)('selector tokens are fresh per registration [%s]', (backend) => {
   let sel: BaseSelector;
   let child: ChildProcess | null = null;
   beforeEach(() => {
@@ -244,10 +247,11 @@ describe.each(availableBackends())('selector tokens are fresh per registration [
   });
 });
 
-describe.each(availableBackends())('strong versions of weak tests [%s]', (backend) => {
-  let loop: SelectorEventLoop;
+describe.each(LOOPS)('strong versions of weak tests [%s]', (backend) => {
+  useLoop(backend);
+  let loop: TestLoop;
   beforeEach(() => {
-    loop = loopOn(backend);
+    loop = newLoop(backend);
   });
   afterEach(async () => {
     await drainAndClose(loop);
@@ -338,7 +342,7 @@ describe.each(availableBackends())('strong versions of weak tests [%s]', (backen
 describe('exception-handler calls are recorded per test', () => {
   it('records a throwing callback and accepts it when the test opted in (Deliver 5)', async () => {
     expectExceptionHandlerCalls(/Exception in callback .*: planted failure/);
-    const loop = loopOn(availableBackends()[0]);
+    const loop = newLoop(LOOPS[0]);
     loop.callSoon(() => {
       throw new Error('planted failure');
     });

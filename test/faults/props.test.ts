@@ -28,7 +28,7 @@ import {
   type SelectorEventLoop,
   type SelectorKey,
 } from '../../lib/index.js';
-import { availableBackends, loopOn } from '../helpers/backends.js';
+import { HEAVY_LOOPS, newLoop, SELECTOR_LOOPS, useLoop, type TestLoop } from '../helpers/loops.js';
 import { sockets } from '../helpers/sockets.js';
 
 const SEED = Number(process.env.AIONODE_PROPS_SEED ?? '20261202');
@@ -49,10 +49,12 @@ const timerOp: fc.Arbitrary<TimerOp> = fc.oneof(
   fc.record({ kind: fc.constant<'later'>('later'), ms: fc.integer({ min: 0, max: 3 }), cancel: fc.boolean() }),
 );
 
-describe.each(availableBackends())('timer order property [%s]', (backend) => {
-  let loop: SelectorEventLoop;
+// A property (fuzz) suite: epoll, io_uring and poll only (HEAVY_LOOPS, test/helpers/loops.ts).
+describe.each(HEAVY_LOOPS)('timer order property [%s]', (backend) => {
+  useLoop(backend);
+  let loop: TestLoop;
   beforeAll(() => {
-    loop = loopOn(backend);
+    loop = newLoop(backend);
   });
   afterAll(() => {
     loop.close();
@@ -138,7 +140,8 @@ function drain(fd: number): void {
   }
 }
 
-describe.each(availableBackends())('selector registration table property [%s]', (backend) => {
+// Selector-level: it drives bare selectors (SELECTOR_LOOPS).
+describe.each(SELECTOR_LOOPS)('selector registration table property [%s]', (backend) => {
   it('reports exactly the live registrations\' ready interest, each with its current key (Deliver 4)', () => {
     const Sel = selectorClass(backend);
     fc.assert(

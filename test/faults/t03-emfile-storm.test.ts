@@ -25,6 +25,7 @@ import * as net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { faultHarness, fixture, JsonChild, loopKinds, ms, which } from '../helpers/faults.js';
+import { isSelectorLoop } from '../helpers/loops.js';
 
 const PRLIMIT = which('prlimit');
 const CLIENTS = 200;
@@ -66,7 +67,8 @@ function probe(port: number, timeoutMs: number): Promise<string> {
   });
 }
 
-describe.each(loopKinds())('T3 EMFILE storm on %s', (kind) => {
+// A heavy suite: epoll, io_uring and poll only (HEAVY_LOOPS, test/helpers/loops.ts).
+describe.each(loopKinds({ heavy: true }))('T3 EMFILE storm on %s', (kind) => {
   const h = faultHarness(kind);
 
   it.skipIf(PRLIMIT === null)(
@@ -94,7 +96,10 @@ describe.each(loopKinds())('T3 EMFILE storm on %s', (kind) => {
       // An outgoing connection from the starved process fails cleanly.
       child.send('connect');
       const conn = await child.next(ms(5000));
-      expect(conn).toEqual({ connect: 'EMFILE', registrationsDelta: 0 });
+      expect(conn.connect).toBe('EMFILE');
+      // Selector loops: no key left behind. A proactor's ops are not keyed
+      // by fd, so its fixture reports null here.
+      expect(conn.registrationsDelta).toBe(isSelectorLoop(kind.name) ? 0 : null);
 
       // Free everything, let the child drain its backlog.
       for (const s of socks) s.destroy();

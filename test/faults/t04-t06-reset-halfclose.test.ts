@@ -44,6 +44,7 @@ import {
 import { Socket, constants } from '../../lib/socket.js';
 import { faultHarness, loopKinds, MiB, KiB } from '../helpers/faults.js';
 import { ConnTracker, TrackedProtocol, patternBuffer, serverPort } from '../helpers/net.js';
+import { stopsWatching } from '../helpers/loops.js';
 
 const C = constants();
 const isResetOrPipe = (e: unknown): boolean =>
@@ -248,7 +249,7 @@ describe.each(loopKinds())('T4/T5/T6 resets and half-close on %s', (kind) => {
       }
       expect(isResetOrPipe(exc), `sockSendfile ended with ${String(exc)}`).toBe(true);
       await sleep(0.05);
-      expect(h.loop._selector.getMap().has(s.fileno())).toBe(false);
+      expect(await stopsWatching(h.loop, s.fileno())).toBe(true);
     });
   });
 

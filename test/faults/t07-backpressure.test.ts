@@ -27,7 +27,8 @@ const TOTAL = 64 * MiB;
 const HIGH = 64 * KiB;
 const CHUNK = 256 * KiB;
 
-describe.each(loopKinds())('T7 peer that never reads on %s', (kind) => {
+// A heavy suite: epoll, io_uring and poll only (HEAVY_LOOPS, test/helpers/loops.ts).
+describe.each(loopKinds({ heavy: true }))('T7 peer that never reads on %s', (kind) => {
   const h = faultHarness(kind);
 
   /** A server whose connections stop reading at once; resolves its protocol. */

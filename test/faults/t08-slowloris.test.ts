@@ -25,7 +25,8 @@ const SLOW = 100;
 const NORMAL = 5;
 const DEADLINE = 1.5; // seconds: long enough for the slow clients to trickle a byte more
 
-describe.each(loopKinds())('T8 slowloris on %s', (kind) => {
+// A heavy suite: epoll, io_uring and poll only (HEAVY_LOOPS, test/helpers/loops.ts).
+describe.each(loopKinds({ heavy: true }))('T8 slowloris on %s', (kind) => {
   const h = faultHarness(kind);
 
   it(`closes ${SLOW} 1-byte/s clients by deadline + 1 s and serves ${NORMAL} normal clients meanwhile`, async () => {

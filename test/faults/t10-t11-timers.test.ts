@@ -30,7 +30,8 @@ const N_RANDOM = 5000;
 const GROUPS = 100;
 const PER_GROUP = 5;
 
-describe.each(loopKinds())('T10/T11 timers on %s', (kind) => {
+// A heavy suite: epoll, io_uring and poll only (HEAVY_LOOPS, test/helpers/loops.ts).
+describe.each(loopKinds({ heavy: true }))('T10/T11 timers on %s', (kind) => {
   const h = faultHarness(kind);
 
   /** [lo, hi] of (hrtime ns - loop.time() * 1e9), from the tightest of 50 brackets. */

@@ -19,7 +19,8 @@ import { gather, openConnection, sleep, startServer, waitFor, type StreamReader,
 import { faultHarness, fixture, lcg, loopKinds, ms, runChild } from '../helpers/faults.js';
 import { serverPort } from '../helpers/net.js';
 
-describe.each(loopKinds())('T22 echo under GC pressure on %s', (kind) => {
+// A heavy suite: epoll, io_uring and poll only (HEAVY_LOOPS, test/helpers/loops.ts).
+describe.each(loopKinds({ heavy: true }))('T22 echo under GC pressure on %s', (kind) => {
   const h = faultHarness(kind);
 
   it('echoes correctly with gc() every 1 ms and dropped tasks (in process)', async () => {

@@ -29,7 +29,8 @@ import { serverPort } from '../helpers/net.js';
 
 const SECONDS = 2;
 
-describe.each(loopKinds())('T24 Node starvation on %s', (kind) => {
+// A heavy suite: epoll, io_uring and poll only (HEAVY_LOOPS, test/helpers/loops.ts).
+describe.each(loopKinds({ heavy: true }))('T24 Node starvation on %s', (kind) => {
   const h = faultHarness(kind);
 
   it('keeps Node\'s timers, fs and event-loop delay on cadence while our loop is loaded', async () => {

@@ -1,14 +1,14 @@
 /**
  * Fault suite, timers, JS side: edge delays (reliability T12) and a burst
  * of timers scheduled and cancelled with memory returning (T13, issue 8
- * item 13's JS half). Run on every selector backend.
+ * item 13's JS half). Run on every loop of test/helpers/loops.ts.
  *
  * T13 runs at AIONODE_T13_TIMERS timers (default 200,000, the CI size;
  * nightly: 1,000,000). Every loop run is bounded by a guard timer.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BaseEventLoop, TimerHandle } from '../../lib/index.js';
-import { availableBackends, loopOn } from '../helpers/backends.js';
+import { LOOPS, newLoop as loopNamed, useLoop } from '../helpers/loops.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('run with --expose-gc (vitest.config.mts sets it)');
@@ -34,9 +34,10 @@ function heapUsedAfterGc(): number {
   return process.memoryUsage().heapUsed;
 }
 
-describe.each(availableBackends())('%s', (backend) => {
+describe.each(LOOPS)('%s', (backend) => {
+  useLoop(backend);
   function newLoop(): BaseEventLoop {
-    const loop = loopOn(backend);
+    const loop = loopNamed(backend);
     loops.push(loop);
     return loop;
   }

@@ -2,17 +2,17 @@
  * Fault suite, timers: zero and past deadlines never stall the timer
  * (issue 8 item 4), the documented result of odd delays (reliability.md
  * T12), and memory coming back after a flood of cancelled timers (item 13,
- * T13). Every backend, and both native timer sources: the timerfd and the
- * uv_timer_t fallback (forced with AIONODE_TIMER_SOURCE=uv_timer, the path
- * platforms without timerfd take).
+ * T13). Every loop of test/helpers/loops.ts; on the selector loops both
+ * native timer sources: the timerfd and the uv_timer_t fallback (forced
+ * with AIONODE_TIMER_SOURCE=uv_timer, the path platforms without timerfd
+ * take). A proactor loop runs the same cases on its own timer source.
  *
  * Bounded: a Node timer stops any run that a stalled native timer would
  * leave running.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { SelectorEventLoop } from '../../lib/index.js';
 import { binding, type NativeLoopStats } from '../../lib/native.js';
-import { availableBackends, loopOn } from '../helpers/backends.js';
+import { isSelectorLoop, LOOPS, newLoop, selectorOnly, useLoop, type TestLoop } from '../helpers/loops.js';
 import { fdCount, runBriefly } from '../helpers/loop.js';
 
 type Source = 'timerfd' | 'uv_timer';
@@ -23,13 +23,22 @@ type TimerStats = NativeLoopStats & { timerHeapBytes: number; timerIndexBytes: n
 const bytes = (s: NativeLoopStats): TimerStats => s as TimerStats;
 const sources: Source[] = ['timerfd', 'uv_timer'];
 
-/** A loop on `backend` whose native timers use `source`. */
-function loopWith(backend: string, source: Source): SelectorEventLoop {
+/**
+ * The timer sources a loop runs these cases with, as [label, source]: both
+ * on a selector loop; on a proactor, null (the source that loop picks;
+ * forcing one is a selector-loop switch).
+ */
+const sourcesFor = (backend: string): [string, Source | null][] =>
+  isSelectorLoop(backend) ? sources.map((s) => [s, s]) : [["the loop's own", null]];
+
+/** A loop on `backend` whose native timers use `source` (null: the loop's own choice). */
+function loopWith(backend: string, source: Source | null): TestLoop {
+  if (source === null) return newLoop(backend);
   const prev = process.env.AIONODE_TIMER_SOURCE;
   if (source === 'uv_timer') process.env.AIONODE_TIMER_SOURCE = 'uv_timer';
   else delete process.env.AIONODE_TIMER_SOURCE;
   try {
-    return loopOn(backend);
+    return newLoop(backend);
   } finally {
     if (prev === undefined) delete process.env.AIONODE_TIMER_SOURCE;
     else process.env.AIONODE_TIMER_SOURCE = prev;
@@ -40,7 +49,7 @@ function loopWith(backend: string, source: Source): SelectorEventLoop {
  * Runs the loop until it stops itself or `limit` s pass (a Node timer stops
  * it then). Returns whether that guard had to step in.
  */
-async function runAtMost(loop: SelectorEventLoop, limit: number): Promise<boolean> {
+async function runAtMost(loop: TestLoop, limit: number): Promise<boolean> {
   let guarded = false;
   const guard = setTimeout(() => {
     guarded = true;
@@ -57,7 +66,7 @@ async function runAtMost(loop: SelectorEventLoop, limit: number): Promise<boolea
 const noop = (): void => {};
 
 // Every way to ask for "a deadline at or before now".
-const zeroDeadlines: [string, (loop: SelectorEventLoop, cb: () => void) => void][] = [
+const zeroDeadlines: [string, (loop: TestLoop, cb: () => void) => void][] = [
   ['callAt(0)', (l, cb) => l.callAt(0, cb)],
   ['callAt(-1)', (l, cb) => l.callAt(-1, cb)],
   ['callAt(-Infinity)', (l, cb) => l.callAt(-Infinity, cb)],
@@ -66,15 +75,16 @@ const zeroDeadlines: [string, (loop: SelectorEventLoop, cb: () => void) => void]
   ['callLater(0)', (l, cb) => l.callLater(0, cb)],
 ];
 
-describe.each(availableBackends())('timers on %s', (backend) => {
-  describe.each(sources)('with %s', (source) => {
-    let loop: SelectorEventLoop;
+describe.each(LOOPS)('timers on %s', (backend) => {
+  useLoop(backend);
+  describe.each(sourcesFor(backend))('with %s timers', (_label, source) => {
+    let loop: TestLoop;
     let fdsBefore: number;
 
-    const open = (): SelectorEventLoop => {
+    const open = (): TestLoop => {
       fdsBefore = fdCount();
       loop = loopWith(backend, source);
-      expect(loop.nativeStats().timerSource).toBe(source);
+      if (source !== null) expect(loop.nativeStats().timerSource).toBe(source);
       return loop;
     };
 
@@ -185,11 +195,12 @@ function heapUsed(): number {
   return process.memoryUsage().heapUsed;
 }
 
-describe.each(availableBackends())('T13 on %s', (backend) => {
+describe.each(LOOPS)('T13 on %s', (backend) => {
+  useLoop(backend);
   // The native half on its own, driven through the binding with the dense
   // ids a table that reuses its lowest free ids hands out: heap array and
   // id index both come back to the pre-flood size.
-  it('T13 native: timer storage is back within 2x after 200k timers were added and removed', async () => {
+  selectorOnly(backend, 'drives a NativeLoop over a NativeSelector directly')('T13 native: timer storage is back within 2x after 200k timers were added and removed', async () => {
     const b = binding();
     const events = new Int32Array(2 * 4096);
     let fired = 0;
@@ -230,7 +241,7 @@ describe.each(availableBackends())('T13 on %s', (backend) => {
   });
 
   it('T13: 200k callLater cancelled, then 1000 more fire on time; native heap storage back within 2x', async () => {
-    const loop = loopOn(backend);
+    const loop = newLoop(backend);
     try {
       let warm = 0;
       for (let i = 0; i < 1000; i++) loop.callLater(0.001, () => warm++);
@@ -265,7 +276,7 @@ describe.each(availableBackends())('T13 on %s', (backend) => {
   // The JS timer table renumbers its live timers after a burst, so the
   // native id index can shrink too.
   it('T13: JS heap and the native id index back within 2x', async () => {
-    const loop = loopOn(backend);
+    const loop = newLoop(backend);
     try {
       await runBriefly(loop);
       const baseNative = bytes(loop.nativeStats());

@@ -13,7 +13,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { availableBackends } from '../helpers/backends.js';
+import { LOOPS } from '../helpers/loops.js';
 
 const root = path.resolve(__dirname, '..', '..');
 const dist = path.join(root, 'dist', 'lib', 'index.js');
@@ -36,7 +36,8 @@ interface StormResult {
 
 function runStorm(cfg: Record<string, unknown>, timeoutMs: number): StormResult {
   const seed = (cfg.seed as number | undefined) ?? Math.floor(Math.random() * 2 ** 31);
-  const full = { dist, backends: availableBackends(), early: 0, earlyMaxMs: 0, maxDelayMs: 20, exitEvery: 0, ...cfg, seed };
+  // Workers take the loops of test/helpers/loops.ts in turn (io_uring included where usable).
+  const full = { dist, backends: LOOPS, early: 0, earlyMaxMs: 0, maxDelayMs: 20, exitEvery: 0, ...cfg, seed };
   const r = spawnSync(process.execPath, [storm, JSON.stringify(full)], {
     cwd: root,
     encoding: 'utf8',

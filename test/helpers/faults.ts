@@ -17,8 +17,8 @@ import { fstatSync, mkdtempSync, openSync, closeSync, rmSync, writeFileSync, exi
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, expect } from 'vitest';
-import type { ExceptionContext, SelectorEventLoop } from '../../lib/index.js';
-import { availableBackends, loopOn } from './backends.js';
+import type { ExceptionContext } from '../../lib/index.js';
+import { HEAVY_LOOPS, LOOPS, newLoop, useLoop, type TestLoop } from './loops.js';
 import { fdCount } from './loop.js';
 import { drainAndClose, fdTable, fdsOpenedSince, settleFds } from './net.js';
 
@@ -44,17 +44,22 @@ export const MiB = 1024 * KiB;
 /** One loop the fault suite runs on: a name for the report and a factory. */
 export interface LoopKind {
   readonly name: string;
-  make(): SelectorEventLoop;
+  make(): TestLoop;
 }
 
 /**
- * Every loop a fault test runs on: today the native SelectorEventLoop on each
- * selector backend compiled in (epoll, poll, select). Loops added later
- * (a pure-TS loop, io_uring) are appended here and every fault test picks
- * them up through `describe.each(loopKinds())`.
+ * Every loop a fault test runs on: the loops of test/helpers/loops.ts (the
+ * selector backends epoll, poll, select, and the io_uring proactor where it
+ * is available; AIONODE_TEST_LOOPS narrows them). With `{ heavy: true }`,
+ * only HEAVY_LOOPS (epoll, io_uring, poll): for storms, soaks and timing
+ * suites, where select adds minutes, not coverage.
  */
-export function loopKinds(): LoopKind[] {
-  return availableBackends().map((name) => ({ name, make: () => loopOn(name), toString: () => name }));
+export function loopKinds(opts: { heavy?: boolean } = {}): LoopKind[] {
+  return (opts.heavy === true ? HEAVY_LOOPS : LOOPS).map((name) => ({
+    name,
+    make: () => newLoop(name),
+    toString: () => name,
+  }));
 }
 
 /** Exact callback counting, as Node's common.mustCall / mustNotCall. */
@@ -105,7 +110,7 @@ export class Calls {
 
 /** What a fault test sees of its harness (fields are reset before each test). */
 export interface FaultHarness {
-  loop: SelectorEventLoop;
+  loop: TestLoop;
   /** Exception-handler calls; must be empty at teardown (splice out the expected ones). */
   errors: ExceptionContext[];
   calls: Calls;
@@ -123,6 +128,8 @@ export interface FaultHarness {
  */
 export function faultHarness(kind: LoopKind, opts: { fdSettleMs?: number } = {}): FaultHarness {
   const h = {} as FaultHarness & { _deferred: (() => unknown)[]; _table: Map<string, string> };
+  // run(), newEventLoop() and Runner inside the tests make this kind too.
+  useLoop(kind.name);
   beforeEach(() => {
     h.fdsBefore = fdCount();
     h._table = fdTable();
