@@ -5,17 +5,21 @@
 // progress (every command it runs) on stderr.
 //
 //   node scripts/bench.mjs [--reps R] [--peers] [--echo] [--only LIST] [--raw FILE]
-//                          [--n N] [--lateness-n N] [--echo-dur S] [--no-build]
+//                          [--n N] [--lateness-n N] [--echo-dur S]
+//                          [--echo-configs quick|full] [--no-build]
 //
 //   --reps R        repetitions of each micro bench and of the burst lateness
 //                   runs (default 3); the serial lateness runs once (N samples)
-//   --peers         also run the shared harness's Python rows (asyncio, uvloop)
+//   --peers         also run the shared harness's Python rows (asyncio, uvloop;
+//                   in the echo table: uvloop-proto, asyncio-proto)
 //   --echo          also run the loopback echo rows (bench/echo-server.mjs
-//                   under the shared harness's echo_client): node-net,
-//                   aionode-proto, aionode-streams, aionode-uring (--loop
-//                   io_uring; skipped with the reason where io_uring is not
-//                   usable); --only echo runs these alone
+//                   under the shared harness's echo_client): c-epoll,
+//                   node-net, aionode-proto, aionode-streams, aionode-uring
+//                   (--loop io_uring; skipped with the reason where io_uring
+//                   is not usable); --only echo runs these alone
 //   --echo-dur S    measured seconds per echo run (default 3, plus 1 s warm-up)
+//   --echo-configs  full (default): 1/10/100 KiB x 10/100 connections + churn
+//                   c10, as the peer harness; quick: 1 KiB x 10/100 only
 //   --only LIST     comma-separated subset of: callsoon_batch callsoon_chain
 //                   timers timers_cancel tasks tasks_async task_mem
 //                   task_mem_async pingpong pingpong_async lateness_burst
@@ -53,7 +57,7 @@ const ALL = [
 const OPTIONAL = ['echo'];
 
 function parseArgs(argv) {
-  const o = { reps: 3, peers: false, only: new Set(ALL), raw: null, n: 0, latN: 2000, build: true, echoDur: 3 };
+  const o = { reps: 3, peers: false, only: new Set(ALL), raw: null, n: 0, latN: 2000, build: true, echoDur: 3, echoConfigs: 'full' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -64,6 +68,10 @@ function parseArgs(argv) {
     else if (a === '--peers') o.peers = true;
     else if (a === '--echo') o.only.add('echo');
     else if (a === '--echo-dur') o.echoDur = posInt(val(), a);
+    else if (a === '--echo-configs') {
+      o.echoConfigs = val();
+      if (!['quick', 'full'].includes(o.echoConfigs)) die(`--echo-configs: expected quick or full, got ${JSON.stringify(o.echoConfigs)}`);
+    }
     else if (a === '--only') {
       o.only = new Set(val().split(',').filter(Boolean));
       for (const b of o.only) if (!ALL.includes(b) && !OPTIONAL.includes(b)) die(`unknown bench ${b} (known: ${[...ALL, ...OPTIONAL].join(' ')})`);
@@ -72,7 +80,7 @@ function parseArgs(argv) {
     else if (a === '--lateness-n') o.latN = posInt(val(), a);
     else if (a === '--no-build') o.build = false;
     else if (a === '-h' || a === '--help') {
-      console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 29).join('\n'));
+      console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 33).join('\n'));
       process.exit(0);
     } else die(`unknown argument ${a}`);
   }
@@ -354,6 +362,7 @@ for (let rep = 1; rep <= opt.reps && microJobs.length > 0; rep++) {
 }
 if (onceJobs.length > 0) log(`serial lateness: ${opt.latN} timers per row, ~${Math.ceil(opt.latN * 0.025 + 3)} s per row`);
 for (const j of onceJobs) record({ ...(await runJob(j)), rep: 1 });
+let echoPinned = false;
 const echoResults = opt.only.has('echo') ? await runEcho() : [];
 const loadAfter = loadavg();
 log(`load average after: ${loadAfter}; ${((Date.now() - t0) / 1000).toFixed(0)} s`);
@@ -420,28 +429,60 @@ function portOpen(port) {
   });
 }
 
+/** The shared harness's C epoll echo server (the reference row), compiled into build/bench. */
+function cEpollServer() {
+  const src = path.join(sharedBench, 'servers', 'echo_server_epoll.c');
+  if (!existsSync(src)) return null;
+  const out = path.join(root, 'build', 'bench', 'echo_server_epoll');
+  if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) return out;
+  mkdirSync(path.dirname(out), { recursive: true });
+  const cc = process.env.CC || 'cc';
+  log(`$ ${cc} -O2 -o ${path.relative(root, out)} ${src}`);
+  return spawnSync(cc, ['-O2', '-o', out, src], { stdio: ['ignore', 2, 2] }).status === 0 ? out : null;
+}
+
+/** The echo configurations of --echo-configs: `quick` (1 KiB) or `full` (the peer harness's matrix). */
+function echoConfigs(which) {
+  if (which === 'quick') return [['echo', 1024, 10], ['echo', 1024, 100]];
+  const out = [];
+  for (const size of [1024, 10240, 102400]) for (const conc of [10, 100]) out.push(['echo', size, conc]);
+  out.push(['churn', 64, 10]);
+  return out;
+}
+
 /**
  * The echo rows, as the shared harness's run_echo.sh runs them: per
  * repetition, per config, every row in an order rotated each repetition;
  * a fresh server each time, the client for 1 s warm-up + --echo-dur s.
+ * With taskset and 2+ CPUs the server is pinned to CPU 0 and the client to
+ * CPU 1, as the harness does. The peers (c-epoll, node-net, uvloop-proto,
+ * asyncio-proto) run in the same run, so the ratios compare like with like.
  */
 async function runEcho() {
   const client = echoClient();
   if (client === null) return [];
   const echoServer = path.join(root, 'bench', 'echo-server.mjs');
   const nodeNet = path.join(sharedBench, 'servers', 'echo_server_node.js');
+  const pyServer = path.join(sharedBench, 'servers', 'echo_server_py.py');
   const rows = [];
-  if (existsSync(nodeNet)) rows.push({ name: 'node-net', args: [nodeNet] });
-  rows.push({ name: 'aionode-proto', args: [echoServer, '--api', 'protocol'] });
-  rows.push({ name: 'aionode-streams', args: [echoServer, '--api', 'streams'] });
+  const cEpoll = cEpollServer();
+  if (cEpoll !== null) rows.push({ name: 'c-epoll', cmd: cEpoll, args: [] });
+  else log('skip c-epoll: the shared harness\'s servers/echo_server_epoll.c is missing or does not compile');
+  if (existsSync(nodeNet)) rows.push({ name: 'node-net', cmd: process.execPath, args: [nodeNet] });
+  rows.push({ name: 'aionode-proto', cmd: process.execPath, args: [echoServer, '--api', 'protocol', '--loop', 'epoll'] });
+  rows.push({ name: 'aionode-streams', cmd: process.execPath, args: [echoServer, '--api', 'streams', '--loop', 'epoll'] });
   const uring = uringUnavailable();
-  if (uring === null) rows.push({ name: 'aionode-uring', args: [echoServer, '--api', 'protocol', '--loop', 'io_uring'] });
+  if (uring === null) rows.push({ name: 'aionode-uring', cmd: process.execPath, args: [echoServer, '--api', 'protocol', '--loop', 'io_uring'] });
   else log(`skip aionode-uring: ${uring}`);
-  const configs = [
-    ['echo', 1024, 10],
-    ['echo', 1024, 100],
-  ];
-  log(`echo rows: ${rows.map((r) => r.name).join(' ')}; ${configs.length} configs x ${opt.reps} reps x ${opt.echoDur + 1} s`);
+  if (opt.peers && existsSync(pyServer)) {
+    const py = findPython();
+    if (py.note) log(`note: ${py.note}`);
+    if (py.uv) rows.push({ name: 'uvloop-proto', cmd: py.uv, args: [pyServer, '--loop', 'uvloop', '--api', 'proto'], portFirst: true });
+    if (py.py) rows.push({ name: 'asyncio-proto', cmd: py.py, args: [pyServer, '--loop', 'asyncio', '--api', 'proto'], portFirst: true });
+  }
+  const pin = os.cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+  const configs = echoConfigs(opt.echoConfigs);
+  log(`echo rows: ${rows.map((r) => r.name).join(' ')}; ${configs.length} configs x ${opt.reps} reps x ${opt.echoDur + 1} s${pin ? '; server on CPU 0, client on CPU 1' : '; unpinned'}`);
   const out = [];
   for (let rep = 1; rep <= opt.reps; rep++) {
     for (const [mode, size, conc] of configs) {
@@ -451,7 +492,10 @@ async function runEcho() {
         const env = { ...process.env };
         delete env.AIONODE_DEBUG;
         delete env.AIONODE_SELECTOR;
-        const server = spawn(process.execPath, [...row.args, String(port)], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
+        delete env.AIONODE_LOOP;
+        const argv = row.portFirst ? [row.args[0], String(port), ...row.args.slice(1)] : [...row.args, String(port)];
+        const [cmd, cmdArgs] = pin ? ['taskset', ['-c', '0', row.cmd, ...argv]] : [row.cmd, argv];
+        const server = spawn(cmd, cmdArgs, { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
         let serverErr = '';
         server.stderr.setEncoding('utf8').on('data', (d) => (serverErr = (serverErr + d).slice(-2000)));
         let up = false;
@@ -464,7 +508,7 @@ async function runEcho() {
           res.error = `server did not listen: ${serverErr.trim().split('\n').pop() ?? ''}`;
         } else {
           const args = ['-m', mode, '-p', String(port), '-s', String(size), '-c', String(conc), '-d', String(opt.echoDur), '-w', '1'];
-          const r = await spawnJob(client, args, { cwd: root });
+          const r = pin ? await spawnJob('taskset', ['-c', '1', client, ...args], { cwd: root }) : await spawnJob(client, args, { cwd: root });
           const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('RESULT'));
           if (line === undefined) res.error = `client printed no RESULT (status ${r.status})`;
           else for (const [, k2, v] of line.matchAll(/(\w+)=(\S+)/g)) res[k2] = Number.isNaN(Number(v)) ? v : Number(v);
@@ -477,6 +521,7 @@ async function runEcho() {
       }
     }
   }
+  echoPinned = pin;
   return out;
 }
 
@@ -608,20 +653,32 @@ if (latShown.length > 0) {
 if (echoResults.length > 0) {
   p('### Loopback echo (shared harness client)');
   p();
-  p(`bench/echo-server.mjs per row (aionode-uring: \`--loop io_uring\`), the shared harness's echo_client, ${opt.echoDur} s measured after 1 s warm-up; median of ${opt.reps} runs, unpinned.`);
+  p(`bench/echo-server.mjs per aionode row (aionode-proto: \`--loop epoll\`, aionode-uring: \`--loop io_uring\`), the shared harness's echo_client and peer servers, ${opt.echoDur} s measured after 1 s warm-up; median of ${opt.reps} runs, ${echoPinned ? 'server pinned to CPU 0, client to CPU 1' : 'unpinned'}. Echo cells are requests/s, churn cells connections/s; ratios are to c-epoll and, for aionode-uring, to aionode-proto (our epoll loop) in the same run.`);
   p();
-  p('| server | size B | conns | req/s | MiB/s | p50 us | p99 us | errors | runs |');
-  p('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
-  const keys = [...new Set(echoResults.map((r) => `${r.impl}|${r.size}|${r.conc}`))];
-  for (const k of keys) {
-    const rs = echoResults.filter((r) => `${r.impl}|${r.size}|${r.conc}` === k && !r.error);
-    const [impl, size, conc] = k.split('|');
-    const mm = (key) => median(rs.map((r) => r[key]));
-    const f1 = (x) => (x === undefined ? '-' : x.toFixed(1));
-    p(`| ${impl} | ${size} | ${conc} | ${rate(mm('rps'))} | ${f1(mm('mibps'))} | ${f1(mm('p50_us'))} | ${f1(mm('p99_us'))} | ${rs.reduce((a, r) => a + (r.errors ?? 0), 0)} | ${rs.length} |`);
+  const impls = [...new Set(echoResults.map((r) => r.impl))];
+  const cfgs = [...new Set(echoResults.map((r) => `${r.mode}|${r.size}|${r.conc}`))];
+  const cell = (impl, cfg) => median(echoResults.filter((r) => r.impl === impl && `${r.mode}|${r.size}|${r.conc}` === cfg && !r.error).map((r) => r.rps));
+  const label = (cfg) => {
+    const [mode, size, conc] = cfg.split('|');
+    return mode === 'churn' ? `churn c${conc}` : `${Number(size) >= 1024 ? `${Number(size) / 1024} KiB` : `${size} B`} c${conc}`;
+  };
+  p(`| server | ${cfgs.map(label).join(' | ')} |`);
+  p(`|---|${cfgs.map(() => '---:').join('|')}|`);
+  for (const impl of impls) {
+    const cells = cfgs.map((cfg) => {
+      const v = cell(impl, cfg);
+      if (v === undefined) return '-';
+      const ref = cell('c-epoll', cfg);
+      let txt = rate(v);
+      if (ref !== undefined && impl !== 'c-epoll') txt += ` (${(v / ref).toFixed(2)}×)`;
+      const ours = cell('aionode-proto', cfg);
+      if (impl === 'aionode-uring' && ours !== undefined) txt += ` [${(v / ours).toFixed(2)}× epoll loop]`;
+      return txt;
+    });
+    p(`| ${impl} | ${cells.join(' | ')} |`);
   }
   const bad = echoResults.filter((r) => r.error);
-  if (bad.length) p(`\nFailed echo runs: ${bad.map((r) => `${r.impl} ${r.size}x${r.conc} (${r.error})`).join('; ')}.`);
+  if (bad.length) p(`\nFailed echo runs: ${bad.map((r) => `${r.impl} ${r.mode} ${r.size}x${r.conc} (${r.error})`).join('; ')}.`);
   p();
 }
 
