@@ -390,7 +390,6 @@ describe.each(eachLoop(KINDS))('[%s] Queue with %s tasks', (backend, kind, K) =>
     await run(async () => {
       const q = new Queue<number>(1);
       let finished = false;
-      getRunningLoop().callLater(0.01, () => q.getNowait());
       const t = createTask(
         K.co(
           () => q.put(1),
@@ -398,6 +397,11 @@ describe.each(eachLoop(KINDS))('[%s] Queue with %s tasks', (backend, kind, K) =>
           () => void (finished = true),
         ),
       );
+      await tick();
+      // Scheduled once the task holds the slot, so a stalled box cannot
+      // run it first (getNowait on an empty queue).
+      expect(q.full()).toBe(true);
+      getRunningLoop().callLater(0.01, () => q.getNowait());
       await tick();
       expect(finished).toBe(false);
       await t;

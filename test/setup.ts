@@ -33,9 +33,11 @@ function allowListed(): boolean {
 // here, ahead of the test file, would load node:dns (and the rest) before
 // the test file's vi.mock() calls are registered, and defeat them.
 let installed = false;
+let events: typeof import('../lib/events.js') | null = null;
 async function install(): Promise<void> {
   if (installed) return;
   installed = true;
+  events = await import('../lib/events.js');
   const { BaseEventLoop } = await import('../lib/base-events.js');
   const proto = BaseEventLoop.prototype as unknown as { defaultExceptionHandler(ctx: ExceptionContext): void };
   const original = proto.defaultExceptionHandler;
@@ -60,6 +62,18 @@ beforeEach(async () => {
 });
 
 afterEach(() => {
+  // A test that timed out inside run() leaves its loop running, and every
+  // later test of the file would fail with "Cannot run the event loop
+  // while another loop is running": stop it, so only the culprit fails.
+  const stuck = events?._getRunningLoop() ?? null;
+  if (stuck !== null) {
+    events!._setRunningLoop(null);
+    try {
+      stuck.stop();
+    } catch {
+      // Already closing: nothing more to stop.
+    }
+  }
   const st = _handlerState();
   const calls = st.calls;
   const expected = st.expected;

@@ -128,7 +128,11 @@ describe.each(loopKinds({ heavy: true }))('T10/T11 timers on %s', (kind) => {
     );
     expect(count).toBe(total);
     expect([...runs].every((r) => r === 1)).toBe(true);
-    expect(spins, 'the callSoon chain ran throughout').toBeGreaterThan(10);
+    // Where scheduling 5500 timers took longer than their 50 ms horizon (a
+    // sanitizer build on a loaded box), they are all due at the first pass
+    // and there is no "throughout" for the chain to run in.
+    const horizon = Math.max(...handles.map((h) => h.when())) - started;
+    expect(spins, 'the callSoon chain ran throughout').toBeGreaterThan(horizon > 0.02 ? 10 : 0);
     expect(examples).toEqual([]);
     expect(earlyLoop).toBe(0);
     expect(earlyHr).toBe(0);
