@@ -229,13 +229,28 @@ int IoUringProactor::Create(unsigned entries, std::unique_ptr<Proactor>* out,
   std::unique_ptr<IoUringProactor> p(new IoUringProactor());
   struct io_uring_params params;
   std::memset(&params, 0, sizeof(params));
-  params.flags = IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL;
-  int fd = fake_errno != 0 ? (errno = fake_errno, -1) : SysSetup(entries, &params);
-  if (fd < 0 && errno == EINVAL) {
-    // SUBMIT_ALL is 5.18; older kernels refuse the unknown flag.
+  // Newest flags first; a kernel refuses flags it does not know with
+  // EINVAL, so each refusal drops the newest ones. COOP_TASKRUN (5.19):
+  // completions of ops that waited (a recv whose data came later) run as
+  // task work; without it the kernel interrupts this thread with an IPI to
+  // run it at once, and under load (a peer on another CPU sending all the
+  // time) those IPIs cost more than the work. With it the work runs at our
+  // next system call or sleep; a thread asleep (in epoll_wait or poll) is
+  // still woken, so the ring fd's readiness is as before. SUBMIT_ALL
+  // (5.18): one bad SQE does not stop the rest of the batch. The test hook
+  // "old" starts at the oldest set, so that path runs here too.
+  static const unsigned kFlagSets[] = {
+      IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
+      IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL,
+      IORING_SETUP_CLAMP,
+  };
+  const size_t kSets = sizeof(kFlagSets) / sizeof(kFlagSets[0]);
+  int fd = -1;
+  for (size_t i = old_kernel ? kSets - 1 : 0; i < kSets; ++i) {
     std::memset(&params, 0, sizeof(params));
-    params.flags = IORING_SETUP_CLAMP;
-    fd = SysSetup(entries, &params);
+    params.flags = kFlagSets[i];
+    fd = fake_errno != 0 ? (errno = fake_errno, -1) : SysSetup(entries, &params);
+    if (fd >= 0 || errno != EINVAL) break;
   }
   if (fd < 0) {
     int err = errno;
