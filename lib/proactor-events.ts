@@ -351,10 +351,10 @@ export class BaseProactorEventLoop extends BaseEventLoop {
   #forget(op: Op): void {
     this._ops.delete(op.token);
     const set = this.#fdOps.get(op.fd);
-    if (set !== undefined) {
-      set.delete(op);
-      if (set.size === 0) this.#fdOps.delete(op.fd);
-    }
+    // An fd's set stays when it empties: a transport's next read comes
+    // right after (a new Set per read was measurable on the echo path);
+    // the socket's close drops it.
+    if (set !== undefined) set.delete(op);
   }
 
   /** @internal Whether `op` is still waiting for its (final) completion. */
@@ -444,7 +444,11 @@ export class BaseProactorEventLoop extends BaseEventLoop {
       }
     }
     const set = this.#fdOps.get(fd);
-    if (set === undefined || set.size === 0) return false;
+    if (set === undefined) return false;
+    if (set.size === 0) {
+      this.#fdOps.delete(fd);
+      return false;
+    }
     for (const op of set) {
       op.closed = true;
       op.cancelled = true;

@@ -182,6 +182,22 @@ class IoUringProactor final : public Proactor {
   // Blocks until a CQE is there or `timeout_ns` passed (-ETIME). 0 / -errno.
   int WaitCqe(int64_t timeout_ns);
   void Finish(Op* op);
+  // Returns a finished op's record to free_ops_ (reset, its iovec storage
+  // kept) or frees it: a connection's reads and writes reuse a handful of
+  // records instead of a malloc/free pair per op.
+  void Recycle(Op* op) {
+    if (free_ops_.size() >= kFreeOpsMax) {
+      delete op;
+      return;
+    }
+    std::vector<struct iovec> iovs = std::move(op->iovs);
+    iovs.clear();
+    *op = Op();
+    op->iovs = std::move(iovs);
+    free_ops_.push_back(op);
+  }
+  static constexpr size_t kFreeOpsMax = 1024;
+  std::vector<Op*> free_ops_;
 
   int ring_fd_ = -1;
   // SQ ring
@@ -379,9 +395,11 @@ IoUringProactor::~IoUringProactor() {
   // Ops the kernel never finished (Drain timed out) are leaked on purpose:
   // their memory may still be written into.
   if (live_.empty()) {
-    for (Op* op : retired_) delete op;
+    for (Op* op : retired_) Recycle(op);
   }
   retired_.clear();
+  for (Op* op : free_ops_) delete op;
+  free_ops_.clear();
   if (sqes_ != nullptr) munmap(sqes_, sqes_size_);
   if (cq_ptr_ != nullptr && cq_ptr_ != sq_ptr_) munmap(cq_ptr_, cq_size_);
   if (sq_ptr_ != nullptr) munmap(sq_ptr_, sq_size_);
@@ -424,8 +442,14 @@ int IoUringProactor::Begin(Token token, Fd fd, OpKind kind, Op** out) {
   if (token < 0) return -EINVAL;
   if (fd < 0) return -EBADF;
   if (live_.count(token) != 0) return -EEXIST;
-  Op* op = new (std::nothrow) Op();
-  if (op == nullptr) return -ENOMEM;
+  Op* op;
+  if (!free_ops_.empty()) {
+    op = free_ops_.back();
+    free_ops_.pop_back();
+  } else {
+    op = new (std::nothrow) Op();
+    if (op == nullptr) return -ENOMEM;
+  }
   op->token = token;
   op->fd = fd;
   op->kind = kind;
@@ -506,7 +530,7 @@ void IoUringProactor::PrepOp(Op* op, struct io_uring_sqe* sqe) {
 int IoUringProactor::Queue(Op* op) {
   struct io_uring_sqe* sqe = GetSqe();
   if (sqe == nullptr) {
-    delete op;
+    Recycle(op);
     return -EBUSY;
   }
   PrepOp(op, sqe);
@@ -579,7 +603,7 @@ int IoUringProactor::SubmitSendMsg(Token token, Fd fd,
   try {
     op->iovs.assign(iov, iov + iovcnt);
   } catch (...) {
-    delete op;
+    Recycle(op);
     return -ENOMEM;
   }
   if (to != nullptr) op->addr = *to;
@@ -679,7 +703,7 @@ int IoUringProactor::Address(Token token, SockAddr* out) const {
 }
 
 void IoUringProactor::BeginBatch() {
-  for (Op* op : retired_) delete op;
+  for (Op* op : retired_) Recycle(op);
   retired_.clear();
 }
 
@@ -726,7 +750,7 @@ void IoUringProactor::Finish(Op* op) {
     if (op->kind == OpKind::kRecvFrom) op->addr.len = op->msg.msg_namelen;
     retired_.push_back(op);
   } else {
-    delete op;
+    Recycle(op);
   }
 }
 
@@ -918,7 +942,7 @@ int IoUringProactor::Drain(int64_t timeout_ns) {
     const int64_t slice = left > 100 * 1000000 ? 100 * 1000000 : left;
     if (WaitCqe(slice) == -ETIME) cancel_all();  // one the cancel missed
   }
-  for (Op* op : retired_) delete op;
+  for (Op* op : retired_) Recycle(op);
   retired_.clear();
   return static_cast<int>(live_.size());
 }
