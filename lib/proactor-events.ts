@@ -69,6 +69,8 @@ const IOV_MAX = 1024;
  */
 const STREAM_READ_MIN = 16 * 1024;
 const STREAM_READ_MAX = 256 * 1024;
+/** Reads of at least this many bytes hand the read buffer itself to the protocol (see #handleRead). */
+const STREAM_READ_HANDOVER = 32 * 1024;
 /**
  * Starting-size read buffers of closed connections, reused by new ones: a
  * server with connection churn then allocates none (a buffer goes back
@@ -1622,12 +1624,23 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
       return;
     }
     if (owner === null) {
-      // The protocol gets its own copy: the buffer is reused by the next read.
-      const data = Buffer.allocUnsafe(n);
-      (buf as Buffer).copy(data, 0, 0, n);
-      if (n === buf.length && buf.length < STREAM_READ_MAX) {
-        giveReadBuf(buf as Buffer);
-        this.#readBuf = Buffer.allocUnsafeSlow(buf.length * 4);
+      const grow = n === buf.length && buf.length < STREAM_READ_MAX;
+      let data: Buffer;
+      if (n >= STREAM_READ_HANDOVER && buf === this.#readBuf) {
+        // A large read: the protocol gets the read buffer itself and the
+        // next read a fresh one. Copying it instead costs a buffer of n
+        // bytes anyway, plus the memcpy through a cold destination (the
+        // largest user-space cost of a bulk echo).
+        data = (buf as Buffer).subarray(0, n);
+        this.#readBuf = Buffer.allocUnsafeSlow(grow ? buf.length * 4 : buf.length);
+      } else {
+        // The protocol gets its own copy: the buffer is reused by the next read.
+        data = Buffer.allocUnsafe(n);
+        (buf as Buffer).copy(data, 0, 0, n);
+        if (grow) {
+          giveReadBuf(buf as Buffer);
+          this.#readBuf = Buffer.allocUnsafeSlow(buf.length * 4);
+        }
       }
       this.#deliver(data, n, null);
     } else {
