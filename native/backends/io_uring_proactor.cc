@@ -182,6 +182,22 @@ class IoUringProactor final : public Proactor {
   // Blocks until a CQE is there or `timeout_ns` passed (-ETIME). 0 / -errno.
   int WaitCqe(int64_t timeout_ns);
   void Finish(Op* op);
+  // Returns a finished op's record to free_ops_ (reset, its iovec storage
+  // kept) or frees it: a connection's reads and writes reuse a handful of
+  // records instead of a malloc/free pair per op.
+  void Recycle(Op* op) {
+    if (free_ops_.size() >= kFreeOpsMax) {
+      delete op;
+      return;
+    }
+    std::vector<struct iovec> iovs = std::move(op->iovs);
+    iovs.clear();
+    *op = Op();
+    op->iovs = std::move(iovs);
+    free_ops_.push_back(op);
+  }
+  static constexpr size_t kFreeOpsMax = 1024;
+  std::vector<Op*> free_ops_;
 
   int ring_fd_ = -1;
   // SQ ring
@@ -229,13 +245,28 @@ int IoUringProactor::Create(unsigned entries, std::unique_ptr<Proactor>* out,
   std::unique_ptr<IoUringProactor> p(new IoUringProactor());
   struct io_uring_params params;
   std::memset(&params, 0, sizeof(params));
-  params.flags = IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL;
-  int fd = fake_errno != 0 ? (errno = fake_errno, -1) : SysSetup(entries, &params);
-  if (fd < 0 && errno == EINVAL) {
-    // SUBMIT_ALL is 5.18; older kernels refuse the unknown flag.
+  // Newest flags first; a kernel refuses flags it does not know with
+  // EINVAL, so each refusal drops the newest ones. COOP_TASKRUN (5.19):
+  // completions of ops that waited (a recv whose data came later) run as
+  // task work; without it the kernel interrupts this thread with an IPI to
+  // run it at once, and under load (a peer on another CPU sending all the
+  // time) those IPIs cost more than the work. With it the work runs at our
+  // next system call or sleep; a thread asleep (in epoll_wait or poll) is
+  // still woken, so the ring fd's readiness is as before. SUBMIT_ALL
+  // (5.18): one bad SQE does not stop the rest of the batch. The test hook
+  // "old" starts at the oldest set, so that path runs here too.
+  static const unsigned kFlagSets[] = {
+      IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
+      IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL,
+      IORING_SETUP_CLAMP,
+  };
+  const size_t kSets = sizeof(kFlagSets) / sizeof(kFlagSets[0]);
+  int fd = -1;
+  for (size_t i = old_kernel ? kSets - 1 : 0; i < kSets; ++i) {
     std::memset(&params, 0, sizeof(params));
-    params.flags = IORING_SETUP_CLAMP;
-    fd = SysSetup(entries, &params);
+    params.flags = kFlagSets[i];
+    fd = fake_errno != 0 ? (errno = fake_errno, -1) : SysSetup(entries, &params);
+    if (fd >= 0 || errno != EINVAL) break;
   }
   if (fd < 0) {
     int err = errno;
@@ -364,9 +395,11 @@ IoUringProactor::~IoUringProactor() {
   // Ops the kernel never finished (Drain timed out) are leaked on purpose:
   // their memory may still be written into.
   if (live_.empty()) {
-    for (Op* op : retired_) delete op;
+    for (Op* op : retired_) Recycle(op);
   }
   retired_.clear();
+  for (Op* op : free_ops_) delete op;
+  free_ops_.clear();
   if (sqes_ != nullptr) munmap(sqes_, sqes_size_);
   if (cq_ptr_ != nullptr && cq_ptr_ != sq_ptr_) munmap(cq_ptr_, cq_size_);
   if (sq_ptr_ != nullptr) munmap(sq_ptr_, sq_size_);
@@ -409,8 +442,14 @@ int IoUringProactor::Begin(Token token, Fd fd, OpKind kind, Op** out) {
   if (token < 0) return -EINVAL;
   if (fd < 0) return -EBADF;
   if (live_.count(token) != 0) return -EEXIST;
-  Op* op = new (std::nothrow) Op();
-  if (op == nullptr) return -ENOMEM;
+  Op* op;
+  if (!free_ops_.empty()) {
+    op = free_ops_.back();
+    free_ops_.pop_back();
+  } else {
+    op = new (std::nothrow) Op();
+    if (op == nullptr) return -ENOMEM;
+  }
   op->token = token;
   op->fd = fd;
   op->kind = kind;
@@ -491,7 +530,7 @@ void IoUringProactor::PrepOp(Op* op, struct io_uring_sqe* sqe) {
 int IoUringProactor::Queue(Op* op) {
   struct io_uring_sqe* sqe = GetSqe();
   if (sqe == nullptr) {
-    delete op;
+    Recycle(op);
     return -EBUSY;
   }
   PrepOp(op, sqe);
@@ -564,7 +603,7 @@ int IoUringProactor::SubmitSendMsg(Token token, Fd fd,
   try {
     op->iovs.assign(iov, iov + iovcnt);
   } catch (...) {
-    delete op;
+    Recycle(op);
     return -ENOMEM;
   }
   if (to != nullptr) op->addr = *to;
@@ -664,7 +703,7 @@ int IoUringProactor::Address(Token token, SockAddr* out) const {
 }
 
 void IoUringProactor::BeginBatch() {
-  for (Op* op : retired_) delete op;
+  for (Op* op : retired_) Recycle(op);
   retired_.clear();
 }
 
@@ -711,7 +750,7 @@ void IoUringProactor::Finish(Op* op) {
     if (op->kind == OpKind::kRecvFrom) op->addr.len = op->msg.msg_namelen;
     retired_.push_back(op);
   } else {
-    delete op;
+    Recycle(op);
   }
 }
 
@@ -903,7 +942,7 @@ int IoUringProactor::Drain(int64_t timeout_ns) {
     const int64_t slice = left > 100 * 1000000 ? 100 * 1000000 : left;
     if (WaitCqe(slice) == -ETIME) cancel_all();  // one the cancel missed
   }
-  for (Op* op : retired_) delete op;
+  for (Op* op : retired_) Recycle(op);
   retired_.clear();
   return static_cast<int>(live_.size());
 }
