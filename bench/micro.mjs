@@ -109,7 +109,7 @@ function timers(cancel) {
 // tasks, task_mem and pingpong in both coroutine kinds: the generator form
 // is micro_py.py line by line (`await x` is `yield* x`); the async form is
 // what most TypeScript code will write (createTask takes the function, the
-// fully cancellable form, DESIGN.md section 4).
+// fully cancellable form, docs/design.md "Two kinds of coroutine").
 
 function* tasksGen(loop, n, batch = 10000) {
   const ct = loop.createTask.bind(loop);

@@ -184,7 +184,7 @@ export abstract class AbstractEventLoop {
   _currentTask: Future<unknown> | null = null;
 
   // Running and stopping the loop. The run methods return Promises: a loop
-  // inside Node cannot block its thread (DESIGN.md §3).
+  // inside Node cannot block its thread (docs/design.md, "Living inside Node's loop").
   abstract runForever(): Promise<void>;
   abstract runUntilComplete(future: any): Promise<any>;
   abstract stop(): void;

@@ -128,7 +128,7 @@ function formatCallbacks(callbacks: DoneCallback[]): string {
 }
 
 // Set by tasks.ts once an async-function Task exists: told of every then(),
-// it records which Future the current Task awaits (DESIGN.md §4).
+// it records which Future the current Task awaits (docs/design.md, "Two kinds of coroutine").
 let thenHook: ((fut: Future<unknown>) => void) | null = null;
 
 /**

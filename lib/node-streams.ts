@@ -1,7 +1,7 @@
 /**
  * Node stream adapters: a `Duplex` view of a stream transport.
  *
- * No CPython counterpart: this is the bridge DESIGN.md §6 describes, which
+ * No CPython counterpart: this is the bridge docs/design.md ("Sockets and transports") describes, which
  * lets Node's own stream consumers (`node:http`, `node:tls`, `pipeline`)
  * run over an aionode transport. The Duplex is the transport's protocol:
  * what the transport receives is pushed into the readable side, what is

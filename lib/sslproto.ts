@@ -3,7 +3,7 @@
  *
  * Port of CPython Lib/asyncio/sslproto.py (3.14). Where CPython drives an
  * `ssl.SSLObject` over memory BIOs, aionode hands a `Duplex` view of the raw
- * transport (lib/node-streams.ts) to `node:tls` (DESIGN.md §6): the raw
+ * transport (lib/node-streams.ts) to `node:tls` (docs/design.md ("Sockets and transports")): the raw
  * transport's protocol is an {@link SSLProtocol}, whose Duplex carries the
  * TLS records; `node:tls` does the handshake and the record layer; and the
  * user's protocol sees an {@link SSLTransport} with asyncio's behaviour:

@@ -7,7 +7,7 @@
  *     cancellation throws CancelledError into the suspended frame;
  *   - an async function under AsyncLocalStorage: `Future.then` tells the
  *     task which Future it awaits (`_futWaiter`), so `cancel()` rejects that
- *     Future and CancelledError surfaces at the `await` (DESIGN.md §4).
+ *     Future and CancelledError surfaces at the `await` (docs/design.md, "Two kinds of coroutine").
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { inspect } from 'node:util';

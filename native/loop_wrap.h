@@ -1,5 +1,5 @@
 // The native half of the event loop, living inside Node's own libuv loop
-// ("guest mode", DESIGN.md §3). It hosts any EventSource (event_source.h):
+// ("guest mode", docs/design.md, "Living inside Node's loop"). It hosts any EventSource (event_source.h):
 // a Selector (readiness) or a Proactor (completions, proactor.h):
 //   * epoll, io_uring: the source's fd is watched by one uv_poll_t;
 //   * poll / select: a WaitThread blocks in the source and hands each ready

@@ -682,7 +682,7 @@ if (echoResults.length > 0) {
   p();
 }
 
-// DESIGN.md section 8 goals that these benches measure.
+// The performance goals these benches measure.
 const goals = [];
 const dflt = aioRow(defaultSel);
 const bRatio = med('callsoon_batch', dflt, 'ops_per_s') / nodeMed('callsoon_batch', 'ops_per_s');
@@ -703,7 +703,7 @@ if (runs('lateness_serial', dflt) > 0) {
   goals.push(['zero early timers (serial + burst)', `${early} early`, early === 0]);
 }
 if (goals.length > 0) {
-  p(`### DESIGN.md section 8 goals (${dflt})`);
+  p(`### Performance goals (${dflt})`);
   p();
   p('| goal | measured | met |');
   p('|---|---:|---|');

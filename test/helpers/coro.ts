@@ -1,5 +1,5 @@
 /**
- * One test body, both kinds of coroutine (DESIGN.md §4).
+ * One test body, both kinds of coroutine (docs/design.md, "Two kinds of coroutine").
  *
  * A case is written once as a generator function that waits with `yield*`.
  * The generator kind hands the generator object to the Task, which is the
