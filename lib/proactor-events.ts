@@ -1353,6 +1353,19 @@ abstract class ProactorBaseTransport extends FlowControlTransport {
     loop._transports.set(this._sockFd, this);
   }
 
+  pauseReading(): void {
+    if (this._closing || this._paused) return;
+    this._paused = true;
+    // Stop taking bytes from the kernel now, as a selector transport does
+    // (flow control, and a peer's close with data unread must still reset
+    // the connection): the read in flight is cancelled. Its op lives on
+    // until its completion, and bytes it brought anyway are held until
+    // resumeReading(), never lost (a datagram transport holds the one
+    // datagram such a read brings).
+    const op = this._readOp;
+    if (op !== null) this._loop._cancelOp(op);
+  }
+
   override toString(): string {
     const info = [this.constructor.name];
     if (this._sock === null) info.push('closed');
@@ -1528,18 +1541,6 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
       });
     });
     if (waiter) this._loop.callSoon(() => _setResultUnlessCancelled(waiter, undefined));
-  }
-
-  pauseReading(): void {
-    if (this._closing || this._paused) return;
-    this._paused = true;
-    // Stop taking bytes from the kernel now, as a selector transport does
-    // (flow control, and a peer's close with data unread must still reset
-    // the connection): the read in flight is cancelled. Its op lives on
-    // until its completion, and bytes it brought anyway are held until
-    // resumeReading(), never lost.
-    const op = this._readOp;
-    if (op !== null) this._loop._cancelOp(op);
   }
 
   resumeReading(): void {
@@ -1947,15 +1948,6 @@ export class ProactorDatagramTransport extends ProactorBaseTransport {
     this._loop.callSoon(() => this._protocol.connectionMade(this as unknown as Transport));
     this._loop.callSoon(() => this._loopReading());
     if (waiter) this._loop.callSoon(() => _setResultUnlessCancelled(waiter, undefined));
-  }
-
-  pauseReading(): void {
-    if (this._closing || this._paused) return;
-    this._paused = true;
-    // As the stream transport: stop reading now; a datagram the cancelled
-    // read brings anyway is held until resumeReading().
-    const op = this._readOp;
-    if (op !== null) this._loop._cancelOp(op);
   }
 
   resumeReading(): void {

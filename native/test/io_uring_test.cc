@@ -27,6 +27,7 @@
 #include "../clock.h"
 #include "../proactor.h"
 #include "../selector.h"
+#include "check.h"
 
 namespace aionode {
 
@@ -36,31 +37,8 @@ void RunIoUringTests(void (*run)(const std::string&,
 
 namespace {
 
-void (*g_fail)(const std::string&) = nullptr;
-
-void Fail(const std::string& detail) { g_fail(detail); }
-
-template <typename T>
-std::string Str(const T& v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
-
-#define URING_CHECK(cond)                                                   \
-  do {                                                                      \
-    if (!(cond)) Fail(std::string(#cond) + " (line " + Str(__LINE__) + ")"); \
-  } while (0)
-
-#define URING_CHECK_EQ(a, b)                                                \
-  do {                                                                      \
-    const auto u_a = (a);                                                   \
-    const auto u_b = (b);                                                   \
-    if (!(u_a == u_b)) {                                                    \
-      Fail(std::string(#a) + " == " + #b + ": got " + Str(u_a) + " vs " +   \
-           Str(u_b) + " (line " + Str(__LINE__) + ")");                     \
-    }                                                                       \
-  } while (0)
+using test::Fail;
+using test::Str;
 
 constexpr int64_t kMs = 1000000;
 
@@ -136,44 +114,44 @@ int Listener(SockAddr* where) {
 void TestProbe() {
   auto p = Make();
   if (!p) return;
-  URING_CHECK(p->BackendFd() >= 0);
-  URING_CHECK(std::strcmp(p->Name(), "io_uring") == 0);
-  URING_CHECK((fcntl(p->BackendFd(), F_GETFD) & FD_CLOEXEC) != 0);
+  TEST_CHECK(p->BackendFd() >= 0);
+  TEST_CHECK(std::strcmp(p->Name(), "io_uring") == 0);
+  TEST_CHECK((fcntl(p->BackendFd(), F_GETFD) & FD_CLOEXEC) != 0);
   const ProactorFeatures* f = IoUringFeatures(p.get());
-  URING_CHECK(f != nullptr);
+  TEST_CHECK(f != nullptr);
   // This machine's kernel (6.x) has everything the probe names.
   if (f != nullptr) {
-    URING_CHECK(f->multishot_accept);
-    URING_CHECK(f->cancel_fd_all);
-    URING_CHECK(f->poll_multishot);
+    TEST_CHECK(f->multishot_accept);
+    TEST_CHECK(f->cancel_fd_all);
+    TEST_CHECK(f->poll_multishot);
   }
-  URING_CHECK(std::strcmp(AvailableProactors(), "io_uring") == 0);
-  URING_CHECK_EQ(p->Pending(), 0);
+  TEST_CHECK(std::strcmp(AvailableProactors(), "io_uring") == 0);
+  TEST_CHECK_EQ(p->Pending(), 0);
 }
 
 void TestRefusal() {
-  URING_CHECK_EQ(IoUringRefusal(ENOSYS),
+  TEST_CHECK_EQ(IoUringRefusal(ENOSYS),
                  std::string("io_uring not supported by this kernel"));
   std::string eperm = IoUringRefusal(EPERM);
-  URING_CHECK(eperm.find("io_uring denied (seccomp or "
+  TEST_CHECK(eperm.find("io_uring denied (seccomp or "
                          "kernel.io_uring_disabled=") == 0);
-  URING_CHECK(eperm.find("/proc/sys/kernel/io_uring_disabled") !=
+  TEST_CHECK(eperm.find("/proc/sys/kernel/io_uring_disabled") !=
               std::string::npos);
   // The test hook makes the kernel "refuse" through the real path.
   std::unique_ptr<Proactor> p;
   std::string why;
   setenv("AIONODE_TEST_IO_URING", "enosys", 1);
-  URING_CHECK_EQ(CreateIoUringProactor(8, &p, &why), -ENOSYS);
-  URING_CHECK_EQ(why, IoUringRefusal(ENOSYS));
+  TEST_CHECK_EQ(CreateIoUringProactor(8, &p, &why), -ENOSYS);
+  TEST_CHECK_EQ(why, IoUringRefusal(ENOSYS));
   setenv("AIONODE_TEST_IO_URING", "eperm", 1);
-  URING_CHECK_EQ(CreateIoUringProactor(8, &p, &why), -EPERM);
-  URING_CHECK(why.find("io_uring denied") == 0);
+  TEST_CHECK_EQ(CreateIoUringProactor(8, &p, &why), -EPERM);
+  TEST_CHECK(why.find("io_uring denied") == 0);
   setenv("AIONODE_TEST_IO_URING", "noop:27", 1);  // IORING_OP_RECV
-  URING_CHECK_EQ(CreateIoUringProactor(8, &p, &why), -EOPNOTSUPP);
-  URING_CHECK(why.find("IORING_OP_RECV") != std::string::npos);
+  TEST_CHECK_EQ(CreateIoUringProactor(8, &p, &why), -EOPNOTSUPP);
+  TEST_CHECK(why.find("IORING_OP_RECV") != std::string::npos);
   unsetenv("AIONODE_TEST_IO_URING");
-  URING_CHECK(!p);
-  URING_CHECK_EQ(CreateIoUringProactor(8, &p, &why), 0);
+  TEST_CHECK(!p);
+  TEST_CHECK_EQ(CreateIoUringProactor(8, &p, &why), 0);
 }
 
 void TestRecvSend() {
@@ -181,40 +159,40 @@ void TestRecvSend() {
   Pair sp;
   if (!p) return;
   char in[16] = {0};
-  URING_CHECK_EQ(p->SubmitRecv(1, sp.a, in, sizeof(in)), 0);
-  URING_CHECK_EQ(p->SubmitRecv(1, sp.a, in, sizeof(in)), -EEXIST);
-  URING_CHECK_EQ(p->SubmitRecv(-1, sp.a, in, sizeof(in)), -EINVAL);
-  URING_CHECK_EQ(p->Pending(), 1);
-  URING_CHECK_EQ(p->OpsOnFd(sp.a), 1);
+  TEST_CHECK_EQ(p->SubmitRecv(1, sp.a, in, sizeof(in)), 0);
+  TEST_CHECK_EQ(p->SubmitRecv(1, sp.a, in, sizeof(in)), -EEXIST);
+  TEST_CHECK_EQ(p->SubmitRecv(-1, sp.a, in, sizeof(in)), -EINVAL);
+  TEST_CHECK_EQ(p->Pending(), 1);
+  TEST_CHECK_EQ(p->OpsOnFd(sp.a), 1);
   OpKind k;
-  URING_CHECK_EQ(p->KindOf(1, &k), 0);
-  URING_CHECK(k == OpKind::kRecv);
+  TEST_CHECK_EQ(p->KindOf(1, &k), 0);
+  TEST_CHECK(k == OpKind::kRecv);
   const char msg[] = "hello";
-  URING_CHECK_EQ(p->SubmitSend(2, sp.b, msg, 5), 0);
+  TEST_CHECK_EQ(p->SubmitSend(2, sp.b, msg, 5), 0);
   std::map<Token, std::vector<int32_t>> others;
   auto r = WaitFor(p.get(), 1, 1, &others);
   if (others[2].empty()) others[2] = WaitFor(p.get(), 2);
-  URING_CHECK(r.size() == 1 && r[0] == 5);
-  URING_CHECK(others[2].size() == 1 && others[2][0] == 5);
-  URING_CHECK(std::memcmp(in, "hello", 5) == 0);
-  URING_CHECK_EQ(p->Pending(), 0);
-  URING_CHECK_EQ(p->OpsOnFd(sp.a), 0);
+  TEST_CHECK(r.size() == 1 && r[0] == 5);
+  TEST_CHECK(others[2].size() == 1 && others[2][0] == 5);
+  TEST_CHECK(std::memcmp(in, "hello", 5) == 0);
+  TEST_CHECK_EQ(p->Pending(), 0);
+  TEST_CHECK_EQ(p->OpsOnFd(sp.a), 0);
   // Gathering send, then EOF.
   struct iovec iov[3] = {{const_cast<char*>("ab"), 2},
                          {const_cast<char*>(""), 0},
                          {const_cast<char*>("cde"), 3}};
-  URING_CHECK_EQ(p->SubmitSendMsg(3, sp.b, iov, 3, nullptr), 0);
-  URING_CHECK(WaitFor(p.get(), 3) == std::vector<int32_t>{5});
+  TEST_CHECK_EQ(p->SubmitSendMsg(3, sp.b, iov, 3, nullptr), 0);
+  TEST_CHECK(WaitFor(p.get(), 3) == std::vector<int32_t>{5});
   char out[8] = {0};
-  URING_CHECK_EQ(recv(sp.a, out, sizeof(out), 0), 5);
-  URING_CHECK(std::memcmp(out, "abcde", 5) == 0);
+  TEST_CHECK_EQ(recv(sp.a, out, sizeof(out), 0), 5);
+  TEST_CHECK(std::memcmp(out, "abcde", 5) == 0);
   close(sp.b);
   sp.b = -1;
-  URING_CHECK_EQ(p->SubmitRecv(4, sp.a, in, sizeof(in)), 0);
-  URING_CHECK(WaitFor(p.get(), 4) == std::vector<int32_t>{0});
+  TEST_CHECK_EQ(p->SubmitRecv(4, sp.a, in, sizeof(in)), 0);
+  TEST_CHECK(WaitFor(p.get(), 4) == std::vector<int32_t>{0});
   // A bad fd is the op's completion, not the submit's error.
-  URING_CHECK_EQ(p->SubmitRecv(5, 100000, in, sizeof(in)), 0);
-  URING_CHECK(WaitFor(p.get(), 5) == std::vector<int32_t>{-EBADF});
+  TEST_CHECK_EQ(p->SubmitRecv(5, 100000, in, sizeof(in)), 0);
+  TEST_CHECK(WaitFor(p.get(), 5) == std::vector<int32_t>{-EBADF});
 }
 
 void TestDatagram() {
@@ -227,17 +205,17 @@ void TestDatagram() {
   GetSockName(rx, &rxa);
   GetSockName(tx, &txa);
   char in[32] = {0};
-  URING_CHECK_EQ(p->SubmitRecvFrom(1, rx, in, sizeof(in)), 0);
+  TEST_CHECK_EQ(p->SubmitRecvFrom(1, rx, in, sizeof(in)), 0);
   struct iovec iov = {const_cast<char*>("datagram"), 8};
-  URING_CHECK_EQ(p->SubmitSendMsg(2, tx, &iov, 1, &rxa), 0);
+  TEST_CHECK_EQ(p->SubmitSendMsg(2, tx, &iov, 1, &rxa), 0);
   std::map<Token, std::vector<int32_t>> others;
-  URING_CHECK(WaitFor(p.get(), 1, 1, &others) == std::vector<int32_t>{8});
-  URING_CHECK(std::memcmp(in, "datagram", 8) == 0);
-  URING_CHECK_EQ(p->Address(1, &got), 0);
-  URING_CHECK_EQ(got.len, txa.len);
-  URING_CHECK(std::memcmp(&got.storage, &txa.storage, txa.len) == 0);
+  TEST_CHECK(WaitFor(p.get(), 1, 1, &others) == std::vector<int32_t>{8});
+  TEST_CHECK(std::memcmp(in, "datagram", 8) == 0);
+  TEST_CHECK_EQ(p->Address(1, &got), 0);
+  TEST_CHECK_EQ(got.len, txa.len);
+  TEST_CHECK(std::memcmp(&got.storage, &txa.storage, txa.len) == 0);
   p->BeginBatch();  // a new batch: the address is gone
-  URING_CHECK_EQ(p->Address(1, &got), -ENOENT);
+  TEST_CHECK_EQ(p->Address(1, &got), -ENOENT);
   close(rx);
   close(tx);
 }
@@ -248,30 +226,30 @@ void TestAcceptConnect() {
   SockAddr la;
   int l = Listener(&la);
   int c = Socket(AF_INET, SOCK_STREAM, 0);
-  URING_CHECK_EQ(p->SubmitAccept(1, l), 0);
-  URING_CHECK_EQ(p->SubmitConnect(2, c, la), 0);
+  TEST_CHECK_EQ(p->SubmitAccept(1, l), 0);
+  TEST_CHECK_EQ(p->SubmitConnect(2, c, la), 0);
   std::map<Token, std::vector<int32_t>> others;
   auto r = WaitFor(p.get(), 1, 1, &others);
   if (others[2].empty()) others[2] = WaitFor(p.get(), 2);
-  URING_CHECK(others[2] == std::vector<int32_t>{0});
+  TEST_CHECK(others[2] == std::vector<int32_t>{0});
   int fd = r.empty() ? -1 : r[0];
-  URING_CHECK(fd >= 0);
+  TEST_CHECK(fd >= 0);
   if (fd >= 0) {
-    URING_CHECK((fcntl(fd, F_GETFL) & O_NONBLOCK) != 0);
-    URING_CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+    TEST_CHECK((fcntl(fd, F_GETFL) & O_NONBLOCK) != 0);
+    TEST_CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
     SockAddr peer, mine;
-    URING_CHECK_EQ(p->Address(1, &peer), 0);
+    TEST_CHECK_EQ(p->Address(1, &peer), 0);
     GetSockName(c, &mine);
-    URING_CHECK_EQ(peer.len, mine.len);
-    URING_CHECK(std::memcmp(&peer.storage, &mine.storage, mine.len) == 0);
+    TEST_CHECK_EQ(peer.len, mine.len);
+    TEST_CHECK(std::memcmp(&peer.storage, &mine.storage, mine.len) == 0);
     close(fd);
   }
   close(c);
   // Refused.
   close(l);
   c = Socket(AF_INET, SOCK_STREAM, 0);
-  URING_CHECK_EQ(p->SubmitConnect(3, c, la), 0);
-  URING_CHECK(WaitFor(p.get(), 3) == std::vector<int32_t>{-ECONNREFUSED});
+  TEST_CHECK_EQ(p->SubmitConnect(3, c, la), 0);
+  TEST_CHECK(WaitFor(p.get(), 3) == std::vector<int32_t>{-ECONNREFUSED});
   close(c);
 }
 
@@ -280,7 +258,7 @@ void TestAcceptMany() {
   if (!p) return;
   SockAddr la;
   int l = Listener(&la);
-  URING_CHECK_EQ(p->SubmitAcceptMany(9, l), 0);
+  TEST_CHECK_EQ(p->SubmitAcceptMany(9, l), 0);
   std::vector<int> clients;
   for (int i = 0; i < 5; ++i) {
     int c = Socket(AF_INET, SOCK_STREAM, 0);
@@ -288,16 +266,16 @@ void TestAcceptMany() {
     clients.push_back(c);
   }
   auto fds = WaitFor(p.get(), 9, 5);
-  URING_CHECK_EQ(fds.size(), 5u);
+  TEST_CHECK_EQ(fds.size(), 5u);
   for (int32_t fd : fds) {
-    URING_CHECK(fd >= 0);
+    TEST_CHECK(fd >= 0);
     if (fd >= 0) close(fd);
   }
-  URING_CHECK_EQ(p->Pending(), 1);  // still live after five
-  URING_CHECK_EQ(p->Cancel(9), 0);
-  URING_CHECK(WaitFor(p.get(), 9) == std::vector<int32_t>{-ECANCELED});
-  URING_CHECK_EQ(p->Cancel(9), -ENOENT);
-  URING_CHECK_EQ(p->Pending(), 0);
+  TEST_CHECK_EQ(p->Pending(), 1);  // still live after five
+  TEST_CHECK_EQ(p->Cancel(9), 0);
+  TEST_CHECK(WaitFor(p.get(), 9) == std::vector<int32_t>{-ECANCELED});
+  TEST_CHECK_EQ(p->Cancel(9), -ENOENT);
+  TEST_CHECK_EQ(p->Pending(), 0);
   for (int c : clients) close(c);
   close(l);
 }
@@ -306,22 +284,22 @@ void TestPoll() {
   auto p = Make();
   Pair sp;
   if (!p) return;
-  URING_CHECK_EQ(p->SubmitPoll(1, sp.a, kWritable), 0);
-  URING_CHECK(WaitFor(p.get(), 1) == std::vector<int32_t>{kWritable});
-  URING_CHECK_EQ(p->SubmitPoll(2, sp.a, kReadable), 0);
+  TEST_CHECK_EQ(p->SubmitPoll(1, sp.a, kWritable), 0);
+  TEST_CHECK(WaitFor(p.get(), 1) == std::vector<int32_t>{kWritable});
+  TEST_CHECK_EQ(p->SubmitPoll(2, sp.a, kReadable), 0);
   int32_t buf[4];
   EventBuffer eb{buf, 2};
-  URING_CHECK_EQ(p->Wait(&eb, 20 * kMs), 0);  // nothing to read yet
-  URING_CHECK_EQ(write(sp.b, "x", 1), 1);
-  URING_CHECK(WaitFor(p.get(), 2) == std::vector<int32_t>{kReadable});
-  URING_CHECK_EQ(p->SubmitPoll(3, sp.a, 0), -EINVAL);
+  TEST_CHECK_EQ(p->Wait(&eb, 20 * kMs), 0);  // nothing to read yet
+  TEST_CHECK_EQ(write(sp.b, "x", 1), 1);
+  TEST_CHECK(WaitFor(p.get(), 2) == std::vector<int32_t>{kReadable});
+  TEST_CHECK_EQ(p->SubmitPoll(3, sp.a, 0), -EINVAL);
   close(sp.b);
   sp.b = -1;
   char c;
-  URING_CHECK_EQ(read(sp.a, &c, 1), 1);
+  TEST_CHECK_EQ(read(sp.a, &c, 1), 1);
   // Hang-up: every requested direction.
-  URING_CHECK_EQ(p->SubmitPoll(4, sp.a, kReadable | kWritable), 0);
-  URING_CHECK(WaitFor(p.get(), 4) ==
+  TEST_CHECK_EQ(p->SubmitPoll(4, sp.a, kReadable | kWritable), 0);
+  TEST_CHECK(WaitFor(p.get(), 4) ==
               std::vector<int32_t>{kReadable | kWritable});
 }
 
@@ -330,28 +308,28 @@ void TestCancel() {
   Pair sp;
   if (!p) return;
   char in[8];
-  URING_CHECK_EQ(p->Cancel(1), -ENOENT);
-  URING_CHECK_EQ(p->SubmitRecv(1, sp.a, in, sizeof(in)), 0);
-  URING_CHECK_EQ(p->Cancel(1), 0);
-  URING_CHECK(WaitFor(p.get(), 1) == std::vector<int32_t>{-ECANCELED});
-  URING_CHECK_EQ(p->Cancel(1), -ENOENT);  // after the end
+  TEST_CHECK_EQ(p->Cancel(1), -ENOENT);
+  TEST_CHECK_EQ(p->SubmitRecv(1, sp.a, in, sizeof(in)), 0);
+  TEST_CHECK_EQ(p->Cancel(1), 0);
+  TEST_CHECK(WaitFor(p.get(), 1) == std::vector<int32_t>{-ECANCELED});
+  TEST_CHECK_EQ(p->Cancel(1), -ENOENT);  // after the end
   // Finished before the cancel could matter: -ENOENT too.
-  URING_CHECK_EQ(p->SubmitPoll(2, sp.a, kWritable), 0);
-  URING_CHECK(WaitFor(p.get(), 2) == std::vector<int32_t>{kWritable});
-  URING_CHECK_EQ(p->Cancel(2), -ENOENT);
+  TEST_CHECK_EQ(p->SubmitPoll(2, sp.a, kWritable), 0);
+  TEST_CHECK(WaitFor(p.get(), 2) == std::vector<int32_t>{kWritable});
+  TEST_CHECK_EQ(p->Cancel(2), -ENOENT);
   // CancelFd: both ops on a, not the one on b.
-  URING_CHECK_EQ(p->SubmitRecv(3, sp.a, in, sizeof(in)), 0);
-  URING_CHECK_EQ(p->SubmitPoll(4, sp.a, kReadable), 0);
-  URING_CHECK_EQ(p->SubmitRecv(5, sp.b, in, sizeof(in)), 0);
-  URING_CHECK_EQ(p->CancelFd(sp.a), 2);
+  TEST_CHECK_EQ(p->SubmitRecv(3, sp.a, in, sizeof(in)), 0);
+  TEST_CHECK_EQ(p->SubmitPoll(4, sp.a, kReadable), 0);
+  TEST_CHECK_EQ(p->SubmitRecv(5, sp.b, in, sizeof(in)), 0);
+  TEST_CHECK_EQ(p->CancelFd(sp.a), 2);
   std::map<Token, std::vector<int32_t>> others;
-  URING_CHECK(WaitFor(p.get(), 3, 1, &others) ==
+  TEST_CHECK(WaitFor(p.get(), 3, 1, &others) ==
               std::vector<int32_t>{-ECANCELED});
   if (others[4].empty()) others[4] = WaitFor(p.get(), 4);
-  URING_CHECK(others[4] == std::vector<int32_t>{-ECANCELED});
-  URING_CHECK_EQ(p->OpsOnFd(sp.a), 0);
-  URING_CHECK_EQ(p->OpsOnFd(sp.b), 1);
-  URING_CHECK_EQ(p->CancelFd(sp.a), 0);
+  TEST_CHECK(others[4] == std::vector<int32_t>{-ECANCELED});
+  TEST_CHECK_EQ(p->OpsOnFd(sp.a), 0);
+  TEST_CHECK_EQ(p->OpsOnFd(sp.b), 1);
+  TEST_CHECK_EQ(p->CancelFd(sp.a), 0);
 }
 
 void TestBatchedFlush() {
@@ -360,16 +338,16 @@ void TestBatchedFlush() {
   Pair sp;
   if (!p) return;
   p->SetAutoFlush(false);
-  URING_CHECK_EQ(p->SubmitPoll(1, sp.a, kWritable), 0);
+  TEST_CHECK_EQ(p->SubmitPoll(1, sp.a, kWritable), 0);
   int32_t buf[4];
   EventBuffer eb{buf, 2};
-  URING_CHECK_EQ(p->Wait(&eb, 0), 0);
+  TEST_CHECK_EQ(p->Wait(&eb, 0), 0);
   struct pollfd pfd = {p->BackendFd(), POLLIN, 0};
-  URING_CHECK_EQ(poll(&pfd, 1, 20), 0);  // the ring fd is quiet
-  URING_CHECK_EQ(p->Flush(), 1);
-  URING_CHECK_EQ(poll(&pfd, 1, 2000), 1);  // readable: a CQE is there
-  URING_CHECK_EQ(p->Wait(&eb, 0), 1);
-  URING_CHECK(buf[0] == 1 && buf[1] == kWritable);
+  TEST_CHECK_EQ(poll(&pfd, 1, 20), 0);  // the ring fd is quiet
+  TEST_CHECK_EQ(p->Flush(), 1);
+  TEST_CHECK_EQ(poll(&pfd, 1, 2000), 1);  // readable: a CQE is there
+  TEST_CHECK_EQ(p->Wait(&eb, 0), 1);
+  TEST_CHECK(buf[0] == 1 && buf[1] == kWritable);
 }
 
 void TestFullQueueAndCapacity() {
@@ -391,14 +369,14 @@ void TestFullQueueAndCapacity() {
   const int64_t end = MonotonicNs() + 2000 * kMs;
   while (total < 40 && MonotonicNs() < end) {
     int n = p->Wait(&eb, 100 * kMs);
-    URING_CHECK(n >= 0 && n <= 3);
+    TEST_CHECK(n >= 0 && n <= 3);
     for (int i = 0; i < n; ++i) {
       if (buf[2 * i] >= 0 && buf[2 * i] < 40) seen[buf[2 * i]]++;
       total++;
     }
   }
-  URING_CHECK_EQ(total, 40);
-  for (int i = 0; i < 40; ++i) URING_CHECK_EQ(seen[i], 1);
+  TEST_CHECK_EQ(total, 40);
+  for (int i = 0; i < 40; ++i) TEST_CHECK_EQ(seen[i], 1);
 }
 
 void TestDrain() {
@@ -409,24 +387,24 @@ void TestDrain() {
   int l = Listener(&la);
   std::vector<char> bufs(4 * 4096);
   for (int i = 0; i < 4; ++i) {
-    URING_CHECK_EQ(p->SubmitRecv(i, i % 2 ? sp.a : sp.b, &bufs[i * 4096], 4096), 0);
+    TEST_CHECK_EQ(p->SubmitRecv(i, i % 2 ? sp.a : sp.b, &bufs[i * 4096], 4096), 0);
   }
-  URING_CHECK_EQ(p->SubmitAcceptMany(10, l), 0);
-  URING_CHECK_EQ(p->ArmTimer(MonotonicNs() + 3600 * 1000 * kMs), 0);
-  URING_CHECK_EQ(p->Pending(), 5);
+  TEST_CHECK_EQ(p->SubmitAcceptMany(10, l), 0);
+  TEST_CHECK_EQ(p->ArmTimer(MonotonicNs() + 3600 * 1000 * kMs), 0);
+  TEST_CHECK_EQ(p->Pending(), 5);
   const int64_t t0 = MonotonicNs();
-  URING_CHECK_EQ(p->Drain(2000 * kMs), 0);
-  URING_CHECK(MonotonicNs() - t0 < 1000 * kMs);
-  URING_CHECK_EQ(p->Pending(), 0);
+  TEST_CHECK_EQ(p->Drain(2000 * kMs), 0);
+  TEST_CHECK(MonotonicNs() - t0 < 1000 * kMs);
+  TEST_CHECK_EQ(p->Pending(), 0);
   char in[4];
-  URING_CHECK_EQ(p->SubmitRecv(20, sp.a, in, 4), -EBADF);
+  TEST_CHECK_EQ(p->SubmitRecv(20, sp.a, in, 4), -EBADF);
   int32_t buf[4];
   EventBuffer eb{buf, 2};
-  URING_CHECK_EQ(p->Wait(&eb, 0), 0);
+  TEST_CHECK_EQ(p->Wait(&eb, 0), 0);
   // The kernel no longer writes there: data sent now stays in the socket.
-  URING_CHECK_EQ(write(sp.b, "z", 1), 1);
+  TEST_CHECK_EQ(write(sp.b, "z", 1), 1);
   char c;
-  URING_CHECK_EQ(read(sp.a, &c, 1), 1);
+  TEST_CHECK_EQ(read(sp.a, &c, 1), 1);
   close(l);
 }
 
@@ -438,22 +416,22 @@ void TestProactorTimer() {
   for (int64_t when : {int64_t{0}, int64_t{-5}, MonotonicNs() - 1000 * kMs,
                        MonotonicNs() + 20 * kMs}) {
     const int64_t t0 = MonotonicNs();
-    URING_CHECK_EQ(p->ArmTimer(when), 0);
+    TEST_CHECK_EQ(p->ArmTimer(when), 0);
     int n = p->Wait(&eb, 2000 * kMs);
-    URING_CHECK_EQ(n, 1);
-    URING_CHECK(n == 1 && buf[0] == kTimerToken);
-    if (when > t0) URING_CHECK(MonotonicNs() >= when);
+    TEST_CHECK_EQ(n, 1);
+    TEST_CHECK(n == 1 && buf[0] == kTimerToken);
+    if (when > t0) TEST_CHECK(MonotonicNs() >= when);
     // Consumed inside Wait: no second report.
-    URING_CHECK_EQ(p->Wait(&eb, 0), 0);
+    TEST_CHECK_EQ(p->Wait(&eb, 0), 0);
   }
   // Disarmed: nothing.
-  URING_CHECK_EQ(p->ArmTimer(MonotonicNs() + 10 * kMs), 0);
-  URING_CHECK_EQ(p->ArmTimer(INT64_MAX), 0);
-  URING_CHECK_EQ(p->Wait(&eb, 40 * kMs), 0);
+  TEST_CHECK_EQ(p->ArmTimer(MonotonicNs() + 10 * kMs), 0);
+  TEST_CHECK_EQ(p->ArmTimer(INT64_MAX), 0);
+  TEST_CHECK_EQ(p->Wait(&eb, 40 * kMs), 0);
   // Moved earlier.
-  URING_CHECK_EQ(p->ArmTimer(MonotonicNs() + 3600 * 1000 * kMs), 0);
-  URING_CHECK_EQ(p->ArmTimer(MonotonicNs() + 5 * kMs), 0);
-  URING_CHECK_EQ(p->Wait(&eb, 2000 * kMs), 1);
+  TEST_CHECK_EQ(p->ArmTimer(MonotonicNs() + 3600 * 1000 * kMs), 0);
+  TEST_CHECK_EQ(p->ArmTimer(MonotonicNs() + 5 * kMs), 0);
+  TEST_CHECK_EQ(p->Wait(&eb, 2000 * kMs), 1);
 }
 
 void TestProactorWakeup() {
@@ -466,13 +444,13 @@ void TestProactorWakeup() {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     p->Wakeup();
   });
-  URING_CHECK_EQ(p->Wait(&eb, 3000 * kMs), 0);
+  TEST_CHECK_EQ(p->Wait(&eb, 3000 * kMs), 0);
   t.join();
-  URING_CHECK(MonotonicNs() - t0 < 1500 * kMs);
+  TEST_CHECK(MonotonicNs() - t0 < 1500 * kMs);
   // Timeout with nothing: returns 0 after the time.
   const int64_t t1 = MonotonicNs();
-  URING_CHECK_EQ(p->Wait(&eb, 30 * kMs), 0);
-  URING_CHECK(MonotonicNs() - t1 >= 30 * kMs);
+  TEST_CHECK_EQ(p->Wait(&eb, 30 * kMs), 0);
+  TEST_CHECK(MonotonicNs() - t1 >= 30 * kMs);
 }
 
 void TestSelectorTimer(const std::string& name) {
@@ -486,19 +464,19 @@ void TestSelectorTimer(const std::string& name) {
   const int size0 = sel->Size();
   for (int64_t when : {int64_t{0}, int64_t{-1}, MonotonicNs() - 1000 * kMs,
                        MonotonicNs() + 10 * kMs}) {
-    URING_CHECK_EQ(sel->ArmTimer(when), 0);
+    TEST_CHECK_EQ(sel->ArmTimer(when), 0);
     int n = sel->Wait(&eb, 2000 * kMs);
-    URING_CHECK(n == 1 && buf[0] == kTimerToken);
-    URING_CHECK_EQ(sel->Wait(&eb, 0), 0);  // drained inside Wait
+    TEST_CHECK(n == 1 && buf[0] == kTimerToken);
+    TEST_CHECK_EQ(sel->Wait(&eb, 0), 0);  // drained inside Wait
   }
-  URING_CHECK(sel->HasTimer());
-  URING_CHECK_EQ(sel->Size(), size0 + 1);
-  URING_CHECK_EQ(sel->ArmTimer(MonotonicNs() + 5 * kMs), 0);
-  URING_CHECK_EQ(sel->ArmTimer(INT64_MAX), 0);
-  URING_CHECK_EQ(sel->Wait(&eb, 30 * kMs), 0);
+  TEST_CHECK(sel->HasTimer());
+  TEST_CHECK_EQ(sel->Size(), size0 + 1);
+  TEST_CHECK_EQ(sel->ArmTimer(MonotonicNs() + 5 * kMs), 0);
+  TEST_CHECK_EQ(sel->ArmTimer(INT64_MAX), 0);
+  TEST_CHECK_EQ(sel->Wait(&eb, 30 * kMs), 0);
   sel->DropTimer();
-  URING_CHECK(!sel->HasTimer());
-  URING_CHECK_EQ(sel->Size(), size0);
+  TEST_CHECK(!sel->HasTimer());
+  TEST_CHECK_EQ(sel->Size(), size0);
 }
 
 }  // namespace
@@ -506,7 +484,7 @@ void TestSelectorTimer(const std::string& name) {
 void RunIoUringTests(void (*run)(const std::string&,
                                  const std::function<void()>&),
                      void (*fail)(const std::string&)) {
-  g_fail = fail;
+  test::g_fail = fail;
   std::string list = AvailableSelectors();
   size_t start = 0;
   while (start < list.size()) {
@@ -549,7 +527,7 @@ void RunIoUringTests(void (*run)(const std::string&,
   run("io_uring (old kernel): features off", [] {
     auto p = Make();
     const ProactorFeatures* f = p ? IoUringFeatures(p.get()) : nullptr;
-    URING_CHECK(f != nullptr && !f->multishot_accept && !f->poll_multishot &&
+    TEST_CHECK(f != nullptr && !f->multishot_accept && !f->poll_multishot &&
                 !f->cancel_fd_all && !f->cancel_any && !f->ext_arg);
   });
   run("io_uring (old kernel): accept-many by single accepts", TestAcceptMany);

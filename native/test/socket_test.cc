@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "../socket_ops.h"
+#include "check.h"
 
 namespace aionode {
 
@@ -38,31 +39,8 @@ void RunSocketTests(void (*run)(const std::string&,
 
 namespace {
 
-void (*g_fail)(const std::string&) = nullptr;
-
-void Fail(const std::string& detail) { g_fail(detail); }
-
-template <typename T>
-std::string Str(const T& v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
-
-#define SOCK_CHECK(cond)                                                    \
-  do {                                                                      \
-    if (!(cond)) Fail(std::string(#cond) + " (line " + Str(__LINE__) + ")"); \
-  } while (0)
-
-#define SOCK_CHECK_EQ(a, b)                                                \
-  do {                                                                     \
-    const auto sock_a = (a);                                               \
-    const auto sock_b = (b);                                               \
-    if (!(sock_a == sock_b)) {                                             \
-      Fail(std::string(#a) + " == " + #b + ": got " + Str(sock_a) + " vs " + \
-           Str(sock_b) + " (line " + Str(__LINE__) + ")");                 \
-    }                                                                      \
-  } while (0)
+using test::Fail;
+using test::Str;
 
 // ---- helpers ----------------------------------------------------------------------
 
@@ -173,24 +151,24 @@ void TestSocketFlags() {
     for (int type : {SOCK_STREAM, SOCK_DGRAM}) {
       int fd = Socket(family, type, 0);
       if (family == AF_INET6 && fd == -EAFNOSUPPORT) continue;  // no IPv6
-      SOCK_CHECK(fd >= 0);
+      TEST_CHECK(fd >= 0);
       if (fd < 0) continue;
       fds.Add(fd);
-      SOCK_CHECK(IsNonblockCloexec(fd));
+      TEST_CHECK(IsNonblockCloexec(fd));
       int got_type = 0;
-      SOCK_CHECK_EQ(GetSockOptInt(fd, SOL_SOCKET, SO_TYPE, &got_type), 0);
-      SOCK_CHECK_EQ(got_type, type);
+      TEST_CHECK_EQ(GetSockOptInt(fd, SOL_SOCKET, SO_TYPE, &got_type), 0);
+      TEST_CHECK_EQ(got_type, type);
     }
   }
-  SOCK_CHECK_EQ(Socket(AF_APPLETALK, SOCK_STREAM, 0), -EAFNOSUPPORT);
-  SOCK_CHECK_EQ(Socket(AF_INET, SOCK_RAW, 0), -EINVAL);
-  SOCK_CHECK_EQ(Socket(AF_INET, SOCK_STREAM, IPPROTO_UDP), -EPROTONOSUPPORT);
+  TEST_CHECK_EQ(Socket(AF_APPLETALK, SOCK_STREAM, 0), -EAFNOSUPPORT);
+  TEST_CHECK_EQ(Socket(AF_INET, SOCK_RAW, 0), -EINVAL);
+  TEST_CHECK_EQ(Socket(AF_INET, SOCK_STREAM, IPPROTO_UDP), -EPROTONOSUPPORT);
   int pair[2];
-  SOCK_CHECK_EQ(SocketPair(SOCK_STREAM, pair), 0);
+  TEST_CHECK_EQ(SocketPair(SOCK_STREAM, pair), 0);
   fds.Add(pair[0]);
   fds.Add(pair[1]);
-  SOCK_CHECK(IsNonblockCloexec(pair[0]) && IsNonblockCloexec(pair[1]));
-  SOCK_CHECK_EQ(SocketPair(SOCK_RAW, pair), -EINVAL);
+  TEST_CHECK(IsNonblockCloexec(pair[0]) && IsNonblockCloexec(pair[1]));
+  TEST_CHECK_EQ(SocketPair(SOCK_RAW, pair), -EINVAL);
 }
 
 // ---- addresses ------------------------------------------------------------------------
@@ -199,51 +177,51 @@ void TestInetAddresses() {
   SockAddr a;
   AddressText t;
   // IPv4 round trip.
-  SOCK_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "127.0.0.1", 8080, 0, 0, &a), 0);
-  SOCK_CHECK_EQ(a.family(), AF_INET);
-  SOCK_CHECK_EQ(a.len, static_cast<socklen_t>(sizeof(sockaddr_in)));
+  TEST_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "127.0.0.1", 8080, 0, 0, &a), 0);
+  TEST_CHECK_EQ(a.family(), AF_INET);
+  TEST_CHECK_EQ(a.len, static_cast<socklen_t>(sizeof(sockaddr_in)));
   t = Text(a);
-  SOCK_CHECK_EQ(t.family, AF_INET);
-  SOCK_CHECK_EQ(std::string(t.host), "127.0.0.1");
-  SOCK_CHECK_EQ(t.host_len, size_t{9});
-  SOCK_CHECK_EQ(t.port, 8080);
-  SOCK_CHECK_EQ(MakeInetAddress(AF_INET, "0.0.0.0", 0, 0, 0, &a), 0);
-  SOCK_CHECK_EQ(std::string(Text(a).host), "0.0.0.0");
-  SOCK_CHECK_EQ(MakeInetAddress(AF_INET, "255.255.255.255", 65535, 0, 0, &a),
+  TEST_CHECK_EQ(t.family, AF_INET);
+  TEST_CHECK_EQ(std::string(t.host), "127.0.0.1");
+  TEST_CHECK_EQ(t.host_len, size_t{9});
+  TEST_CHECK_EQ(t.port, 8080);
+  TEST_CHECK_EQ(MakeInetAddress(AF_INET, "0.0.0.0", 0, 0, 0, &a), 0);
+  TEST_CHECK_EQ(std::string(Text(a).host), "0.0.0.0");
+  TEST_CHECK_EQ(MakeInetAddress(AF_INET, "255.255.255.255", 65535, 0, 0, &a),
                 0);
-  SOCK_CHECK_EQ(Text(a).port, 65535);
+  TEST_CHECK_EQ(Text(a).port, 65535);
 
   // IPv6 round trips, canonical text out.
-  SOCK_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "::1", 443, 0, 0, &a), 0);
-  SOCK_CHECK_EQ(a.family(), AF_INET6);
+  TEST_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "::1", 443, 0, 0, &a), 0);
+  TEST_CHECK_EQ(a.family(), AF_INET6);
   t = Text(a);
-  SOCK_CHECK_EQ(std::string(t.host), "::1");
-  SOCK_CHECK_EQ(t.port, 443);
-  SOCK_CHECK_EQ(t.flowinfo, 0u);
-  SOCK_CHECK_EQ(t.scope_id, 0u);
-  SOCK_CHECK_EQ(
+  TEST_CHECK_EQ(std::string(t.host), "::1");
+  TEST_CHECK_EQ(t.port, 443);
+  TEST_CHECK_EQ(t.flowinfo, 0u);
+  TEST_CHECK_EQ(t.scope_id, 0u);
+  TEST_CHECK_EQ(
       MakeInetAddress(AF_INET6, "2001:DB8:0:0:0:0:0:1", 1, 0x12345, 7, &a), 0);
   t = Text(a);
-  SOCK_CHECK_EQ(std::string(t.host), "2001:db8::1");
-  SOCK_CHECK_EQ(t.flowinfo, 0x12345u);
-  SOCK_CHECK_EQ(t.scope_id, 7u);
-  SOCK_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "::ffff:10.0.0.1", 2, 0, 0, &a), 0);
-  SOCK_CHECK_EQ(std::string(Text(a).host), "::ffff:10.0.0.1");
+  TEST_CHECK_EQ(std::string(t.host), "2001:db8::1");
+  TEST_CHECK_EQ(t.flowinfo, 0x12345u);
+  TEST_CHECK_EQ(t.scope_id, 7u);
+  TEST_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "::ffff:10.0.0.1", 2, 0, 0, &a), 0);
+  TEST_CHECK_EQ(std::string(Text(a).host), "::ffff:10.0.0.1");
   // Scope ids: numeric, by interface name, agreeing with the argument.
-  SOCK_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "fe80::1%3", 0, 0, 0, &a), 0);
-  SOCK_CHECK_EQ(Text(a).scope_id, 3u);
-  SOCK_CHECK_EQ(std::string(Text(a).host), "fe80::1");
+  TEST_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "fe80::1%3", 0, 0, 0, &a), 0);
+  TEST_CHECK_EQ(Text(a).scope_id, 3u);
+  TEST_CHECK_EQ(std::string(Text(a).host), "fe80::1");
   unsigned lo = if_nametoindex("lo");
   if (lo != 0) {
-    SOCK_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "fe80::1%lo", 0, 0, 0, &a), 0);
-    SOCK_CHECK_EQ(Text(a).scope_id, lo);
+    TEST_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "fe80::1%lo", 0, 0, 0, &a), 0);
+    TEST_CHECK_EQ(Text(a).scope_id, lo);
   }
-  SOCK_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "fe80::1%3", 0, 0, 3, &a), 0);
-  SOCK_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "fe80::1%3", 0, 0, 4, &a), -EINVAL);
-  SOCK_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "fe80::1%no-such-if9", 0, 0, 0, &a),
+  TEST_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "fe80::1%3", 0, 0, 3, &a), 0);
+  TEST_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "fe80::1%3", 0, 0, 4, &a), -EINVAL);
+  TEST_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "fe80::1%no-such-if9", 0, 0, 0, &a),
                 -ENXIO);
-  SOCK_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "fe80::1%", 0, 0, 0, &a), -EINVAL);
-  SOCK_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "fe80::1%3x", 0, 0, 0, &a),
+  TEST_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "fe80::1%", 0, 0, 0, &a), -EINVAL);
+  TEST_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "fe80::1%3x", 0, 0, 0, &a),
                 -EINVAL);
 
   // Bad input: no DNS, strict numeric text, port range, family mismatch.
@@ -253,17 +231,17 @@ void TestInetAddresses() {
     int rc = MakeInetAddress(AF_UNSPEC, bad, 80, 0, 0, &a);
     if (rc != -EINVAL) Fail(std::string("\"") + bad + "\" gave " + Str(rc));
   }
-  SOCK_CHECK_EQ(MakeInetAddress(AF_UNSPEC, nullptr, 80, 0, 0, &a), -EINVAL);
-  SOCK_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "127.0.0.1", -1, 0, 0, &a), -EINVAL);
-  SOCK_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "127.0.0.1", 65536, 0, 0, &a),
+  TEST_CHECK_EQ(MakeInetAddress(AF_UNSPEC, nullptr, 80, 0, 0, &a), -EINVAL);
+  TEST_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "127.0.0.1", -1, 0, 0, &a), -EINVAL);
+  TEST_CHECK_EQ(MakeInetAddress(AF_UNSPEC, "127.0.0.1", 65536, 0, 0, &a),
                 -EINVAL);
-  SOCK_CHECK_EQ(MakeInetAddress(AF_INET, "127.0.0.1", 1, 1, 0, &a), -EINVAL);
-  SOCK_CHECK_EQ(MakeInetAddress(AF_INET, "127.0.0.1", 1, 0, 1, &a), -EINVAL);
-  SOCK_CHECK_EQ(MakeInetAddress(AF_INET6, "127.0.0.1", 1, 0, 0, &a), -EINVAL);
-  SOCK_CHECK_EQ(MakeInetAddress(AF_INET, "::1", 1, 0, 0, &a), -EINVAL);
-  SOCK_CHECK_EQ(MakeInetAddress(AF_UNIX, "::1", 1, 0, 0, &a), -EINVAL);
+  TEST_CHECK_EQ(MakeInetAddress(AF_INET, "127.0.0.1", 1, 1, 0, &a), -EINVAL);
+  TEST_CHECK_EQ(MakeInetAddress(AF_INET, "127.0.0.1", 1, 0, 1, &a), -EINVAL);
+  TEST_CHECK_EQ(MakeInetAddress(AF_INET6, "127.0.0.1", 1, 0, 0, &a), -EINVAL);
+  TEST_CHECK_EQ(MakeInetAddress(AF_INET, "::1", 1, 0, 0, &a), -EINVAL);
+  TEST_CHECK_EQ(MakeInetAddress(AF_UNIX, "::1", 1, 0, 0, &a), -EINVAL);
   std::string long_host(INET6_ADDRSTRLEN + 10, '1');
-  SOCK_CHECK_EQ(MakeInetAddress(AF_INET6, long_host.c_str(), 1, 0, 0, &a),
+  TEST_CHECK_EQ(MakeInetAddress(AF_INET6, long_host.c_str(), 1, 0, 0, &a),
                 -EINVAL);
 }
 
@@ -271,84 +249,84 @@ void TestUnixAddresses() {
   SockAddr a;
   AddressText t;
   const size_t max = sizeof(sockaddr_un::sun_path);
-  SOCK_CHECK_EQ(MakeUnixAddress("/tmp/x.sock", 11, &a), 0);
-  SOCK_CHECK_EQ(a.family(), AF_UNIX);
+  TEST_CHECK_EQ(MakeUnixAddress("/tmp/x.sock", 11, &a), 0);
+  TEST_CHECK_EQ(a.family(), AF_UNIX);
   t = Text(a);
-  SOCK_CHECK_EQ(t.family, AF_UNIX);
-  SOCK_CHECK_EQ(std::string(t.host, t.host_len), "/tmp/x.sock");
+  TEST_CHECK_EQ(t.family, AF_UNIX);
+  TEST_CHECK_EQ(std::string(t.host, t.host_len), "/tmp/x.sock");
   // Abstract names keep every byte, including the leading NUL.
   const char abs[] = "\0aionode-abs";
-  SOCK_CHECK_EQ(MakeUnixAddress(abs, sizeof(abs) - 1, &a), 0);
-  SOCK_CHECK_EQ(a.len, static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) +
+  TEST_CHECK_EQ(MakeUnixAddress(abs, sizeof(abs) - 1, &a), 0);
+  TEST_CHECK_EQ(a.len, static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) +
                                               sizeof(abs) - 1));
   t = Text(a);
-  SOCK_CHECK_EQ(std::string(t.host, t.host_len),
+  TEST_CHECK_EQ(std::string(t.host, t.host_len),
                 std::string(abs, sizeof(abs) - 1));
   // Empty: the unnamed address.
-  SOCK_CHECK_EQ(MakeUnixAddress("", 0, &a), 0);
-  SOCK_CHECK_EQ(a.len, static_cast<socklen_t>(offsetof(sockaddr_un, sun_path)));
+  TEST_CHECK_EQ(MakeUnixAddress("", 0, &a), 0);
+  TEST_CHECK_EQ(a.len, static_cast<socklen_t>(offsetof(sockaddr_un, sun_path)));
   t = Text(a);
-  SOCK_CHECK_EQ(t.family, AF_UNIX);
-  SOCK_CHECK_EQ(t.host_len, size_t{0});
+  TEST_CHECK_EQ(t.family, AF_UNIX);
+  TEST_CHECK_EQ(t.host_len, size_t{0});
   // Limits: a filesystem path needs room for its NUL, an abstract name not.
   std::string path(max - 1, 'p');
-  SOCK_CHECK_EQ(MakeUnixAddress(path.data(), path.size(), &a), 0);
-  SOCK_CHECK_EQ(Text(a).host_len, max - 1);
+  TEST_CHECK_EQ(MakeUnixAddress(path.data(), path.size(), &a), 0);
+  TEST_CHECK_EQ(Text(a).host_len, max - 1);
   path.push_back('p');
-  SOCK_CHECK_EQ(MakeUnixAddress(path.data(), path.size(), &a), -ENAMETOOLONG);
-  SOCK_CHECK_EQ(a.len, socklen_t{0});
+  TEST_CHECK_EQ(MakeUnixAddress(path.data(), path.size(), &a), -ENAMETOOLONG);
+  TEST_CHECK_EQ(a.len, socklen_t{0});
   std::string abs_max(max, 'a');
   abs_max[0] = '\0';
-  SOCK_CHECK_EQ(MakeUnixAddress(abs_max.data(), abs_max.size(), &a), 0);
-  SOCK_CHECK_EQ(Text(a).host_len, max);
+  TEST_CHECK_EQ(MakeUnixAddress(abs_max.data(), abs_max.size(), &a), 0);
+  TEST_CHECK_EQ(Text(a).host_len, max);
   abs_max.push_back('a');
-  SOCK_CHECK_EQ(MakeUnixAddress(abs_max.data(), abs_max.size(), &a),
+  TEST_CHECK_EQ(MakeUnixAddress(abs_max.data(), abs_max.size(), &a),
                 -ENAMETOOLONG);
   std::string huge(4096, 'h');
-  SOCK_CHECK_EQ(MakeUnixAddress(huge.data(), huge.size(), &a), -ENAMETOOLONG);
+  TEST_CHECK_EQ(MakeUnixAddress(huge.data(), huge.size(), &a), -ENAMETOOLONG);
   // Issue 8 item 12: a NUL inside a filesystem path is refused (the kernel
   // would stop at it); inside an abstract name it is just a byte.
   const char nul[] = "dir/sock\0evil";
-  SOCK_CHECK_EQ(MakeUnixAddress(nul, sizeof(nul) - 1, &a), -EINVAL);
-  SOCK_CHECK_EQ(a.len, socklen_t{0});
+  TEST_CHECK_EQ(MakeUnixAddress(nul, sizeof(nul) - 1, &a), -EINVAL);
+  TEST_CHECK_EQ(a.len, socklen_t{0});
   const char trailing[] = "dir/sock\0";
-  SOCK_CHECK_EQ(MakeUnixAddress(trailing, sizeof(trailing) - 1, &a), -EINVAL);
+  TEST_CHECK_EQ(MakeUnixAddress(trailing, sizeof(trailing) - 1, &a), -EINVAL);
   const char abs_nul[] = "\0abs\0name";
-  SOCK_CHECK_EQ(MakeUnixAddress(abs_nul, sizeof(abs_nul) - 1, &a), 0);
-  SOCK_CHECK_EQ(Text(a).host_len, sizeof(abs_nul) - 1);
+  TEST_CHECK_EQ(MakeUnixAddress(abs_nul, sizeof(abs_nul) - 1, &a), 0);
+  TEST_CHECK_EQ(Text(a).host_len, sizeof(abs_nul) - 1);
 }
 
 // Issue 8 item 8: the per-environment registry closes what it recorded,
 // and only while the number still names the recorded file.
 void TestFdRegistry() {
   int p[2];
-  SOCK_CHECK_EQ(SocketPair(SOCK_STREAM, p), 0);
+  TEST_CHECK_EQ(SocketPair(SOCK_STREAM, p), 0);
   int q = Socket(AF_INET, SOCK_STREAM, 0);
-  SOCK_CHECK(q >= 0);
+  TEST_CHECK(q >= 0);
   {
     FdRegistry reg;
-    SOCK_CHECK_EQ(reg.Add(p[0]), 0);
-    SOCK_CHECK_EQ(reg.Add(p[0]), 0);  // idempotent
-    SOCK_CHECK_EQ(reg.Add(p[1]), 0);
-    SOCK_CHECK_EQ(reg.Add(q), 0);
-    SOCK_CHECK_EQ(reg.Size(), size_t{3});
-    SOCK_CHECK(reg.Remove(p[1]));
-    SOCK_CHECK(!reg.Remove(p[1]));
-    SOCK_CHECK(!reg.Has(p[1]));
+    TEST_CHECK_EQ(reg.Add(p[0]), 0);
+    TEST_CHECK_EQ(reg.Add(p[0]), 0);  // idempotent
+    TEST_CHECK_EQ(reg.Add(p[1]), 0);
+    TEST_CHECK_EQ(reg.Add(q), 0);
+    TEST_CHECK_EQ(reg.Size(), size_t{3});
+    TEST_CHECK(reg.Remove(p[1]));
+    TEST_CHECK(!reg.Remove(p[1]));
+    TEST_CHECK(!reg.Has(p[1]));
     // q is closed behind the registry's back and its number reused by
     // another file: CloseAll must leave the newcomer alone.
     int other = Socket(AF_INET, SOCK_DGRAM, 0);
-    SOCK_CHECK(other >= 0);
-    SOCK_CHECK_EQ(dup2(other, q), q);  // closes q's socket, reuses the number
+    TEST_CHECK(other >= 0);
+    TEST_CHECK_EQ(dup2(other, q), q);  // closes q's socket, reuses the number
     FdClose(other);
     int reused = q;
-    SOCK_CHECK_EQ(reg.CloseAll(), size_t{1});  // p[0] only
-    SOCK_CHECK_EQ(reg.Size(), size_t{0});
-    SOCK_CHECK(fcntl(p[0], F_GETFD) < 0);   // closed
-    SOCK_CHECK(fcntl(p[1], F_GETFD) >= 0);  // removed: left open
-    SOCK_CHECK(fcntl(reused, F_GETFD) >= 0);
-    SOCK_CHECK_EQ(reg.Add(-1), -EBADF);
-    SOCK_CHECK_EQ(reg.Size(), size_t{0});
+    TEST_CHECK_EQ(reg.CloseAll(), size_t{1});  // p[0] only
+    TEST_CHECK_EQ(reg.Size(), size_t{0});
+    TEST_CHECK(fcntl(p[0], F_GETFD) < 0);   // closed
+    TEST_CHECK(fcntl(p[1], F_GETFD) >= 0);  // removed: left open
+    TEST_CHECK(fcntl(reused, F_GETFD) >= 0);
+    TEST_CHECK_EQ(reg.Add(-1), -EBADF);
+    TEST_CHECK_EQ(reg.Size(), size_t{0});
     FdClose(reused);
   }
   FdClose(p[1]);
@@ -357,44 +335,44 @@ void TestFdRegistry() {
 // Data-path calls refuse fds that could block the thread.
 void TestMayBlock() {
   int p[2];
-  SOCK_CHECK_EQ(SocketPair(SOCK_STREAM, p), 0);
-  SOCK_CHECK_EQ(MayBlock(p[0]), 0);
+  TEST_CHECK_EQ(SocketPair(SOCK_STREAM, p), 0);
+  TEST_CHECK_EQ(MayBlock(p[0]), 0);
   int fl = fcntl(p[0], F_GETFL);
-  SOCK_CHECK_EQ(fcntl(p[0], F_SETFL, fl & ~O_NONBLOCK), 0);
-  SOCK_CHECK_EQ(MayBlock(p[0]), 1);
-  SOCK_CHECK_EQ(SetNonBlockingCloexec(p[0]), 0);
-  SOCK_CHECK_EQ(MayBlock(p[0]), 0);
+  TEST_CHECK_EQ(fcntl(p[0], F_SETFL, fl & ~O_NONBLOCK), 0);
+  TEST_CHECK_EQ(MayBlock(p[0]), 1);
+  TEST_CHECK_EQ(SetNonBlockingCloexec(p[0]), 0);
+  TEST_CHECK_EQ(MayBlock(p[0]), 0);
   char path[] = "/tmp/aionode-mayblock-XXXXXX";
   int f = mkstemp(path);
-  SOCK_CHECK(f >= 0);
+  TEST_CHECK(f >= 0);
   unlink(path);
-  SOCK_CHECK_EQ(MayBlock(f), 0);  // a regular file never waits
+  TEST_CHECK_EQ(MayBlock(f), 0);  // a regular file never waits
   FdClose(f);
   FdClose(p[0]);
   FdClose(p[1]);
-  SOCK_CHECK_EQ(MayBlock(p[0]), -EBADF);
+  TEST_CHECK_EQ(MayBlock(p[0]), -EBADF);
 }
 
 void TestFormatEdges() {
   SockAddr a;
   AddressText t;
   a.len = 0;  // recvfrom on TCP reports no address
-  SOCK_CHECK_EQ(FormatAddress(a, &t), 0);
-  SOCK_CHECK_EQ(t.family, AF_UNSPEC);
-  SOCK_CHECK_EQ(t.host_len, size_t{0});
+  TEST_CHECK_EQ(FormatAddress(a, &t), 0);
+  TEST_CHECK_EQ(t.family, AF_UNSPEC);
+  TEST_CHECK_EQ(t.host_len, size_t{0});
   MakeInetAddress(AF_INET, "1.2.3.4", 5, 0, 0, &a);
   a.len = 4;  // truncated
-  SOCK_CHECK_EQ(FormatAddress(a, &t), 0);
-  SOCK_CHECK_EQ(t.family, AF_UNSPEC);
+  TEST_CHECK_EQ(FormatAddress(a, &t), 0);
+  TEST_CHECK_EQ(t.family, AF_UNSPEC);
   std::memset(&a.storage, 0, sizeof(a.storage));
   a.storage.ss_family = AF_APPLETALK;
   a.len = sizeof(a.storage);
-  SOCK_CHECK_EQ(FormatAddress(a, &t), -EAFNOSUPPORT);
+  TEST_CHECK_EQ(FormatAddress(a, &t), -EAFNOSUPPORT);
   // A filesystem path reported with its NUL counted ends at the NUL.
   MakeUnixAddress("/a", 2, &a);
   a.len += 5;
-  SOCK_CHECK_EQ(std::string(Text(a).host), "/a");
-  SOCK_CHECK_EQ(Text(a).host_len, size_t{2});
+  TEST_CHECK_EQ(std::string(Text(a).host), "/a");
+  TEST_CHECK_EQ(Text(a).host_len, size_t{2});
 }
 
 // ---- TCP --------------------------------------------------------------------------
@@ -403,157 +381,157 @@ void TestTcp(const char* host) {
   Fds fds;
   int family = std::strchr(host, ':') != nullptr ? AF_INET6 : AF_INET;
   int listener = fds.Add(TcpListener(host));
-  SOCK_CHECK(listener >= 0);
+  TEST_CHECK(listener >= 0);
   if (listener < 0) return;
   int port = PortOf(listener);
-  SOCK_CHECK(port > 0);
+  TEST_CHECK(port > 0);
 
   // Nothing pending: EAGAIN is a return value.
-  SOCK_CHECK_EQ(Accept4(listener, nullptr, nullptr), -EAGAIN);
+  TEST_CHECK_EQ(Accept4(listener, nullptr, nullptr), -EAGAIN);
 
   int client = fds.Add(Socket(family, SOCK_STREAM, 0));
-  SOCK_CHECK_EQ(Connect(client, Inet(host, port)), -EINPROGRESS);
-  SOCK_CHECK(WaitFor(client, POLLOUT));
+  TEST_CHECK_EQ(Connect(client, Inet(host, port)), -EINPROGRESS);
+  TEST_CHECK(WaitFor(client, POLLOUT));
   int err = -1;
-  SOCK_CHECK_EQ(GetSockOptInt(client, SOL_SOCKET, SO_ERROR, &err), 0);
-  SOCK_CHECK_EQ(err, 0);
-  SOCK_CHECK(WaitFor(listener, POLLIN));
+  TEST_CHECK_EQ(GetSockOptInt(client, SOL_SOCKET, SO_ERROR, &err), 0);
+  TEST_CHECK_EQ(err, 0);
+  TEST_CHECK(WaitFor(listener, POLLIN));
 
   SockAddr peer;
   peer.len = sizeof(peer.storage);
   int server = fds.Add(Accept4(listener, &peer.storage, &peer.len));
-  SOCK_CHECK(server >= 0);
+  TEST_CHECK(server >= 0);
   if (server < 0) return;
-  SOCK_CHECK(IsNonblockCloexec(server));
+  TEST_CHECK(IsNonblockCloexec(server));
   // The accepted peer address is the client's own name.
   SockAddr client_name;
-  SOCK_CHECK_EQ(GetSockName(client, &client_name), 0);
+  TEST_CHECK_EQ(GetSockName(client, &client_name), 0);
   AddressText pt = Text(peer);
   AddressText ct = Text(client_name);
-  SOCK_CHECK_EQ(pt.family, family);
-  SOCK_CHECK_EQ(std::string(pt.host), std::string(host));
-  SOCK_CHECK_EQ(pt.port, ct.port);
+  TEST_CHECK_EQ(pt.family, family);
+  TEST_CHECK_EQ(std::string(pt.host), std::string(host));
+  TEST_CHECK_EQ(pt.port, ct.port);
   SockAddr server_peer;
-  SOCK_CHECK_EQ(GetPeerName(client, &server_peer), 0);
-  SOCK_CHECK_EQ(Text(server_peer).port, port);
-  SOCK_CHECK_EQ(std::string(Text(server_peer).host), std::string(host));
+  TEST_CHECK_EQ(GetPeerName(client, &server_peer), 0);
+  TEST_CHECK_EQ(Text(server_peer).port, port);
+  TEST_CHECK_EQ(std::string(Text(server_peer).host), std::string(host));
 
   // Data: send / recv, EAGAIN when empty.
   char buf[64];
-  SOCK_CHECK_EQ(Recv(server, buf, sizeof(buf), 0), int64_t{-EAGAIN});
-  SOCK_CHECK_EQ(Send(client, "hello", 5, 0), int64_t{5});
-  SOCK_CHECK(WaitFor(server, POLLIN));
-  SOCK_CHECK_EQ(Recv(server, buf, sizeof(buf), 0), int64_t{5});
-  SOCK_CHECK_EQ(std::string(buf, 5), "hello");
+  TEST_CHECK_EQ(Recv(server, buf, sizeof(buf), 0), int64_t{-EAGAIN});
+  TEST_CHECK_EQ(Send(client, "hello", 5, 0), int64_t{5});
+  TEST_CHECK(WaitFor(server, POLLIN));
+  TEST_CHECK_EQ(Recv(server, buf, sizeof(buf), 0), int64_t{5});
+  TEST_CHECK_EQ(std::string(buf, 5), "hello");
 
   // Gather on one side, scatter on the other.
   struct iovec out[3] = {{const_cast<char*>("ab"), 2},
                          {const_cast<char*>(""), 0},
                          {const_cast<char*>("cdef"), 4}};
-  SOCK_CHECK_EQ(Writev(client, out, 3), int64_t{6});
-  SOCK_CHECK(WaitFor(server, POLLIN));
+  TEST_CHECK_EQ(Writev(client, out, 3), int64_t{6});
+  TEST_CHECK(WaitFor(server, POLLIN));
   char x[3] = {0}, y[8] = {0};
   struct iovec in[2] = {{x, 3}, {y, 8}};
-  SOCK_CHECK_EQ(RecvMsg(server, in, 2, 0), int64_t{6});
-  SOCK_CHECK_EQ(std::string(x, 3), "abc");
-  SOCK_CHECK_EQ(std::string(y, 3), "def");
-  SOCK_CHECK_EQ(RecvMsg(server, in, 2, 0), int64_t{-EAGAIN});
-  SOCK_CHECK_EQ(Writev(client, out, 0), int64_t{0});
-  SOCK_CHECK_EQ(Writev(client, out, -1), int64_t{-EINVAL});
-  SOCK_CHECK_EQ(RecvMsg(server, in, -1, 0), int64_t{-EINVAL});
+  TEST_CHECK_EQ(RecvMsg(server, in, 2, 0), int64_t{6});
+  TEST_CHECK_EQ(std::string(x, 3), "abc");
+  TEST_CHECK_EQ(std::string(y, 3), "def");
+  TEST_CHECK_EQ(RecvMsg(server, in, 2, 0), int64_t{-EAGAIN});
+  TEST_CHECK_EQ(Writev(client, out, 0), int64_t{0});
+  TEST_CHECK_EQ(Writev(client, out, -1), int64_t{-EINVAL});
+  TEST_CHECK_EQ(RecvMsg(server, in, -1, 0), int64_t{-EINVAL});
 
   // recvfrom on a connected stream: data, no address.
-  SOCK_CHECK_EQ(Send(server, "pong", 4, 0), int64_t{4});
-  SOCK_CHECK(WaitFor(client, POLLIN));
+  TEST_CHECK_EQ(Send(server, "pong", 4, 0), int64_t{4});
+  TEST_CHECK(WaitFor(client, POLLIN));
   SockAddr from;
-  SOCK_CHECK_EQ(RecvFrom(client, buf, sizeof(buf), 0, &from), int64_t{4});
+  TEST_CHECK_EQ(RecvFrom(client, buf, sizeof(buf), 0, &from), int64_t{4});
   AddressText ft;
-  SOCK_CHECK_EQ(FormatAddress(from, &ft), 0);
-  SOCK_CHECK(ft.family == AF_UNSPEC || ft.port == port);
+  TEST_CHECK_EQ(FormatAddress(from, &ft), 0);
+  TEST_CHECK(ft.family == AF_UNSPEC || ft.port == port);
 
   // Half-close: the peer reads EOF, the other direction still works.
-  SOCK_CHECK_EQ(Shutdown(client, SHUT_WR), 0);
-  SOCK_CHECK(WaitFor(server, POLLIN));
-  SOCK_CHECK_EQ(Recv(server, buf, sizeof(buf), 0), int64_t{0});
-  SOCK_CHECK_EQ(Send(server, "late", 4, 0), int64_t{4});
-  SOCK_CHECK(WaitFor(client, POLLIN));
-  SOCK_CHECK_EQ(Recv(client, buf, sizeof(buf), 0), int64_t{4});
-  SOCK_CHECK_EQ(Send(client, "x", 1, 0), int64_t{-EPIPE});
+  TEST_CHECK_EQ(Shutdown(client, SHUT_WR), 0);
+  TEST_CHECK(WaitFor(server, POLLIN));
+  TEST_CHECK_EQ(Recv(server, buf, sizeof(buf), 0), int64_t{0});
+  TEST_CHECK_EQ(Send(server, "late", 4, 0), int64_t{4});
+  TEST_CHECK(WaitFor(client, POLLIN));
+  TEST_CHECK_EQ(Recv(client, buf, sizeof(buf), 0), int64_t{4});
+  TEST_CHECK_EQ(Send(client, "x", 1, 0), int64_t{-EPIPE});
 }
 
 void TestTcpErrors() {
   Fds fds;
   int listener = fds.Add(TcpListener("127.0.0.1"));
-  SOCK_CHECK(listener >= 0);
+  TEST_CHECK(listener >= 0);
   if (listener < 0) return;
   int port = PortOf(listener);
 
   // The port is taken.
   int other = fds.Add(Socket(AF_INET, SOCK_STREAM, 0));
-  SOCK_CHECK_EQ(Bind(other, Inet("127.0.0.1", port)), -EADDRINUSE);
+  TEST_CHECK_EQ(Bind(other, Inet("127.0.0.1", port)), -EADDRINUSE);
   // Binding twice, listening on a dgram socket, not connected.
   int bound = fds.Add(Socket(AF_INET, SOCK_STREAM, 0));
-  SOCK_CHECK_EQ(Bind(bound, Inet("127.0.0.1", 0)), 0);
-  SOCK_CHECK_EQ(Bind(bound, Inet("127.0.0.1", 0)), -EINVAL);
+  TEST_CHECK_EQ(Bind(bound, Inet("127.0.0.1", 0)), 0);
+  TEST_CHECK_EQ(Bind(bound, Inet("127.0.0.1", 0)), -EINVAL);
   SockAddr a;
-  SOCK_CHECK_EQ(GetPeerName(bound, &a), -ENOTCONN);
-  SOCK_CHECK_EQ(a.len, socklen_t{0});
-  SOCK_CHECK_EQ(Shutdown(bound, SHUT_RDWR), -ENOTCONN);
-  SOCK_CHECK_EQ(Accept4(bound, nullptr, nullptr), -EINVAL);
+  TEST_CHECK_EQ(GetPeerName(bound, &a), -ENOTCONN);
+  TEST_CHECK_EQ(a.len, socklen_t{0});
+  TEST_CHECK_EQ(Shutdown(bound, SHUT_RDWR), -ENOTCONN);
+  TEST_CHECK_EQ(Accept4(bound, nullptr, nullptr), -EINVAL);
   int dgram = fds.Add(Socket(AF_INET, SOCK_DGRAM, 0));
-  SOCK_CHECK_EQ(Listen(dgram, 1), -EOPNOTSUPP);
+  TEST_CHECK_EQ(Listen(dgram, 1), -EOPNOTSUPP);
   char buf[8];
-  SOCK_CHECK_EQ(Send(bound, "x", 1, 0), int64_t{-EPIPE});
+  TEST_CHECK_EQ(Send(bound, "x", 1, 0), int64_t{-EPIPE});
   int64_t r = Recv(bound, buf, sizeof(buf), 0);  // Linux: 0 (closed state)
-  SOCK_CHECK(r == 0 || r == -ENOTCONN);
-  SOCK_CHECK_EQ(Shutdown(listener, 99), -EINVAL);
+  TEST_CHECK(r == 0 || r == -ENOTCONN);
+  TEST_CHECK_EQ(Shutdown(listener, 99), -EINVAL);
   // Address family mismatch.
-  SOCK_CHECK_EQ(Connect(dgram, Inet("::1", 80)), -EAFNOSUPPORT);
+  TEST_CHECK_EQ(Connect(dgram, Inet("::1", 80)), -EAFNOSUPPORT);
 
   // A closed fd: -EBADF everywhere.
   int dead = dup(listener);
   close(dead);
   int v = 0;
-  SOCK_CHECK_EQ(Bind(dead, Inet("127.0.0.1", 0)), -EBADF);
-  SOCK_CHECK_EQ(Listen(dead, 1), -EBADF);
-  SOCK_CHECK_EQ(Accept4(dead, nullptr, nullptr), -EBADF);
-  SOCK_CHECK_EQ(Connect(dead, Inet("127.0.0.1", port)), -EBADF);
-  SOCK_CHECK_EQ(Recv(dead, buf, 1, 0), int64_t{-EBADF});
-  SOCK_CHECK_EQ(RecvFrom(dead, buf, 1, 0, nullptr), int64_t{-EBADF});
-  SOCK_CHECK_EQ(Send(dead, buf, 1, 0), int64_t{-EBADF});
-  SOCK_CHECK_EQ(SendTo(dead, buf, 1, 0, Inet("127.0.0.1", 1)), int64_t{-EBADF});
+  TEST_CHECK_EQ(Bind(dead, Inet("127.0.0.1", 0)), -EBADF);
+  TEST_CHECK_EQ(Listen(dead, 1), -EBADF);
+  TEST_CHECK_EQ(Accept4(dead, nullptr, nullptr), -EBADF);
+  TEST_CHECK_EQ(Connect(dead, Inet("127.0.0.1", port)), -EBADF);
+  TEST_CHECK_EQ(Recv(dead, buf, 1, 0), int64_t{-EBADF});
+  TEST_CHECK_EQ(RecvFrom(dead, buf, 1, 0, nullptr), int64_t{-EBADF});
+  TEST_CHECK_EQ(Send(dead, buf, 1, 0), int64_t{-EBADF});
+  TEST_CHECK_EQ(SendTo(dead, buf, 1, 0, Inet("127.0.0.1", 1)), int64_t{-EBADF});
   struct iovec iov = {buf, 1};
-  SOCK_CHECK_EQ(Writev(dead, &iov, 1), int64_t{-EBADF});
-  SOCK_CHECK_EQ(RecvMsg(dead, &iov, 1, 0), int64_t{-EBADF});
-  SOCK_CHECK_EQ(Shutdown(dead, SHUT_RD), -EBADF);
-  SOCK_CHECK_EQ(GetSockName(dead, &a), -EBADF);
-  SOCK_CHECK_EQ(GetPeerName(dead, &a), -EBADF);
-  SOCK_CHECK_EQ(GetSockOptInt(dead, SOL_SOCKET, SO_ERROR, &v), -EBADF);
-  SOCK_CHECK_EQ(SetSockOptInt(dead, SOL_SOCKET, SO_REUSEADDR, 1), -EBADF);
-  SOCK_CHECK_EQ(FdClose(dead), -EBADF);
+  TEST_CHECK_EQ(Writev(dead, &iov, 1), int64_t{-EBADF});
+  TEST_CHECK_EQ(RecvMsg(dead, &iov, 1, 0), int64_t{-EBADF});
+  TEST_CHECK_EQ(Shutdown(dead, SHUT_RD), -EBADF);
+  TEST_CHECK_EQ(GetSockName(dead, &a), -EBADF);
+  TEST_CHECK_EQ(GetPeerName(dead, &a), -EBADF);
+  TEST_CHECK_EQ(GetSockOptInt(dead, SOL_SOCKET, SO_ERROR, &v), -EBADF);
+  TEST_CHECK_EQ(SetSockOptInt(dead, SOL_SOCKET, SO_REUSEADDR, 1), -EBADF);
+  TEST_CHECK_EQ(FdClose(dead), -EBADF);
   // Not a socket.
   int fd = fds.Add(open("/dev/null", O_RDONLY | O_CLOEXEC));
-  SOCK_CHECK_EQ(Listen(fd, 1), -ENOTSOCK);
-  SOCK_CHECK_EQ(GetSockName(fd, &a), -ENOTSOCK);
+  TEST_CHECK_EQ(Listen(fd, 1), -ENOTSOCK);
+  TEST_CHECK_EQ(GetSockName(fd, &a), -ENOTSOCK);
 }
 
 void TestConnectRefused() {
   Fds fds;
   // A port nobody listens on: bind one, note it, close it.
   int tmp = Socket(AF_INET, SOCK_STREAM, 0);
-  SOCK_CHECK_EQ(Bind(tmp, Inet("127.0.0.1", 0)), 0);
+  TEST_CHECK_EQ(Bind(tmp, Inet("127.0.0.1", 0)), 0);
   int port = PortOf(tmp);
   close(tmp);
   int c = fds.Add(Socket(AF_INET, SOCK_STREAM, 0));
   int rc = Connect(c, Inet("127.0.0.1", port));
-  SOCK_CHECK(rc == -EINPROGRESS || rc == -ECONNREFUSED);
+  TEST_CHECK(rc == -EINPROGRESS || rc == -ECONNREFUSED);
   if (rc == -EINPROGRESS) {
-    SOCK_CHECK(WaitFor(c, POLLOUT));
+    TEST_CHECK(WaitFor(c, POLLOUT));
     int err = 0;
-    SOCK_CHECK_EQ(GetSockOptInt(c, SOL_SOCKET, SO_ERROR, &err), 0);
-    SOCK_CHECK_EQ(err, ECONNREFUSED);
-    SOCK_CHECK_EQ(GetSockOptInt(c, SOL_SOCKET, SO_ERROR, &err), 0);
-    SOCK_CHECK_EQ(err, 0);  // read once, then cleared
+    TEST_CHECK_EQ(GetSockOptInt(c, SOL_SOCKET, SO_ERROR, &err), 0);
+    TEST_CHECK_EQ(err, ECONNREFUSED);
+    TEST_CHECK_EQ(GetSockOptInt(c, SOL_SOCKET, SO_ERROR, &err), 0);
+    TEST_CHECK_EQ(err, 0);  // read once, then cleared
   }
 }
 
@@ -562,22 +540,22 @@ void TestReset() {
   Fds fds;
   int listener = fds.Add(TcpListener("127.0.0.1"));
   int client = -1, server = -1;
-  SOCK_CHECK(TcpPair(listener, "127.0.0.1", &fds, &client, &server));
+  TEST_CHECK(TcpPair(listener, "127.0.0.1", &fds, &client, &server));
   if (server < 0) return;
   int v = 123;
-  SOCK_CHECK_EQ(GetSockOptInt(client, SOL_SOCKET, SO_LINGER, &v), 0);
-  SOCK_CHECK_EQ(v, -1);
-  SOCK_CHECK_EQ(SetSockOptInt(client, SOL_SOCKET, SO_LINGER, 0), 0);
-  SOCK_CHECK_EQ(GetSockOptInt(client, SOL_SOCKET, SO_LINGER, &v), 0);
-  SOCK_CHECK_EQ(v, 0);
+  TEST_CHECK_EQ(GetSockOptInt(client, SOL_SOCKET, SO_LINGER, &v), 0);
+  TEST_CHECK_EQ(v, -1);
+  TEST_CHECK_EQ(SetSockOptInt(client, SOL_SOCKET, SO_LINGER, 0), 0);
+  TEST_CHECK_EQ(GetSockOptInt(client, SOL_SOCKET, SO_LINGER, &v), 0);
+  TEST_CHECK_EQ(v, 0);
   fds.Close(client);
-  SOCK_CHECK(WaitFor(server, POLLIN));
+  TEST_CHECK(WaitFor(server, POLLIN));
   char buf[8];
-  SOCK_CHECK_EQ(Recv(server, buf, sizeof(buf), 0), int64_t{-ECONNRESET});
+  TEST_CHECK_EQ(Recv(server, buf, sizeof(buf), 0), int64_t{-ECONNRESET});
   // After the reset was read: EOF, and sends fail with EPIPE (no signal).
-  SOCK_CHECK_EQ(Recv(server, buf, sizeof(buf), 0), int64_t{0});
+  TEST_CHECK_EQ(Recv(server, buf, sizeof(buf), 0), int64_t{0});
   int64_t s = Send(server, "x", 1, 0);
-  SOCK_CHECK(s == -EPIPE || s == -ECONNRESET);
+  TEST_CHECK(s == -EPIPE || s == -ECONNRESET);
 }
 
 std::atomic<int> g_sigpipes{0};
@@ -594,30 +572,30 @@ void TestNoSigPipe() {
   {
     Fds fds;
     int pair[2];
-    SOCK_CHECK_EQ(SocketPair(SOCK_STREAM, pair), 0);
+    TEST_CHECK_EQ(SocketPair(SOCK_STREAM, pair), 0);
     fds.Add(pair[0]);
     fds.Add(pair[1]);
     fds.Close(pair[1]);
-    SOCK_CHECK_EQ(Send(pair[0], "x", 1, 0), int64_t{-EPIPE});
+    TEST_CHECK_EQ(Send(pair[0], "x", 1, 0), int64_t{-EPIPE});
     struct iovec iov = {const_cast<char*>("yz"), 2};
-    SOCK_CHECK_EQ(Writev(pair[0], &iov, 1), int64_t{-EPIPE});
+    TEST_CHECK_EQ(Writev(pair[0], &iov, 1), int64_t{-EPIPE});
     // TCP after the peer closed and reset.
     int listener = fds.Add(TcpListener("127.0.0.1"));
     int client = -1, server = -1;
-    SOCK_CHECK(TcpPair(listener, "127.0.0.1", &fds, &client, &server));
+    TEST_CHECK(TcpPair(listener, "127.0.0.1", &fds, &client, &server));
     if (server >= 0) {
       SetSockOptInt(client, SOL_SOCKET, SO_LINGER, 0);
       fds.Close(client);
-      SOCK_CHECK(WaitFor(server, POLLIN));
+      TEST_CHECK(WaitFor(server, POLLIN));
       int64_t r = 0;
       for (int i = 0; i < 4 && r >= 0; ++i) r = Send(server, "abc", 3, 0);
-      SOCK_CHECK(r == -EPIPE || r == -ECONNRESET);
+      TEST_CHECK(r == -EPIPE || r == -ECONNRESET);
       r = 0;
       for (int i = 0; i < 4 && r >= 0; ++i) r = Writev(server, &iov, 1);
-      SOCK_CHECK_EQ(r, int64_t{-EPIPE});
+      TEST_CHECK_EQ(r, int64_t{-EPIPE});
     }
   }
-  SOCK_CHECK_EQ(g_sigpipes.load(), 0);
+  TEST_CHECK_EQ(g_sigpipes.load(), 0);
   sigaction(SIGPIPE, &old, nullptr);
 }
 
@@ -625,31 +603,31 @@ void TestSockOpts() {
   Fds fds;
   int fd = fds.Add(Socket(AF_INET, SOCK_STREAM, 0));
   int v = -1;
-  SOCK_CHECK_EQ(GetSockOptInt(fd, IPPROTO_TCP, TCP_NODELAY, &v), 0);
-  SOCK_CHECK_EQ(v, 0);
-  SOCK_CHECK_EQ(SetSockOptInt(fd, IPPROTO_TCP, TCP_NODELAY, 1), 0);
-  SOCK_CHECK_EQ(GetSockOptInt(fd, IPPROTO_TCP, TCP_NODELAY, &v), 0);
-  SOCK_CHECK(v != 0);
-  SOCK_CHECK_EQ(SetSockOptInt(fd, SOL_SOCKET, SO_REUSEADDR, 1), 0);
-  SOCK_CHECK_EQ(GetSockOptInt(fd, SOL_SOCKET, SO_REUSEADDR, &v), 0);
-  SOCK_CHECK(v != 0);
-  SOCK_CHECK_EQ(SetSockOptInt(fd, SOL_SOCKET, SO_REUSEADDR, 0), 0);
-  SOCK_CHECK_EQ(GetSockOptInt(fd, SOL_SOCKET, SO_REUSEADDR, &v), 0);
-  SOCK_CHECK_EQ(v, 0);
-  SOCK_CHECK_EQ(SetSockOptInt(fd, SOL_SOCKET, SO_KEEPALIVE, 1), 0);
-  SOCK_CHECK_EQ(SetSockOptInt(fd, SOL_SOCKET, 0x7ffe, 1), -ENOPROTOOPT);
-  SOCK_CHECK_EQ(GetSockOptInt(fd, SOL_SOCKET, 0x7ffe, &v), -ENOPROTOOPT);
-  SOCK_CHECK_EQ(SetSockOptInt(fd, SOL_SOCKET, SO_LINGER, 5), 0);
-  SOCK_CHECK_EQ(GetSockOptInt(fd, SOL_SOCKET, SO_LINGER, &v), 0);
-  SOCK_CHECK_EQ(v, 5);
-  SOCK_CHECK_EQ(SetSockOptInt(fd, SOL_SOCKET, SO_LINGER, -1), 0);
-  SOCK_CHECK_EQ(GetSockOptInt(fd, SOL_SOCKET, SO_LINGER, &v), 0);
-  SOCK_CHECK_EQ(v, -1);
+  TEST_CHECK_EQ(GetSockOptInt(fd, IPPROTO_TCP, TCP_NODELAY, &v), 0);
+  TEST_CHECK_EQ(v, 0);
+  TEST_CHECK_EQ(SetSockOptInt(fd, IPPROTO_TCP, TCP_NODELAY, 1), 0);
+  TEST_CHECK_EQ(GetSockOptInt(fd, IPPROTO_TCP, TCP_NODELAY, &v), 0);
+  TEST_CHECK(v != 0);
+  TEST_CHECK_EQ(SetSockOptInt(fd, SOL_SOCKET, SO_REUSEADDR, 1), 0);
+  TEST_CHECK_EQ(GetSockOptInt(fd, SOL_SOCKET, SO_REUSEADDR, &v), 0);
+  TEST_CHECK(v != 0);
+  TEST_CHECK_EQ(SetSockOptInt(fd, SOL_SOCKET, SO_REUSEADDR, 0), 0);
+  TEST_CHECK_EQ(GetSockOptInt(fd, SOL_SOCKET, SO_REUSEADDR, &v), 0);
+  TEST_CHECK_EQ(v, 0);
+  TEST_CHECK_EQ(SetSockOptInt(fd, SOL_SOCKET, SO_KEEPALIVE, 1), 0);
+  TEST_CHECK_EQ(SetSockOptInt(fd, SOL_SOCKET, 0x7ffe, 1), -ENOPROTOOPT);
+  TEST_CHECK_EQ(GetSockOptInt(fd, SOL_SOCKET, 0x7ffe, &v), -ENOPROTOOPT);
+  TEST_CHECK_EQ(SetSockOptInt(fd, SOL_SOCKET, SO_LINGER, 5), 0);
+  TEST_CHECK_EQ(GetSockOptInt(fd, SOL_SOCKET, SO_LINGER, &v), 0);
+  TEST_CHECK_EQ(v, 5);
+  TEST_CHECK_EQ(SetSockOptInt(fd, SOL_SOCKET, SO_LINGER, -1), 0);
+  TEST_CHECK_EQ(GetSockOptInt(fd, SOL_SOCKET, SO_LINGER, &v), 0);
+  TEST_CHECK_EQ(v, -1);
   if (HaveIpv6Loopback()) {
     int fd6 = fds.Add(Socket(AF_INET6, SOCK_STREAM, 0));
-    SOCK_CHECK_EQ(SetSockOptInt(fd6, IPPROTO_IPV6, IPV6_V6ONLY, 1), 0);
-    SOCK_CHECK_EQ(GetSockOptInt(fd6, IPPROTO_IPV6, IPV6_V6ONLY, &v), 0);
-    SOCK_CHECK_EQ(v, 1);
+    TEST_CHECK_EQ(SetSockOptInt(fd6, IPPROTO_IPV6, IPV6_V6ONLY, 1), 0);
+    TEST_CHECK_EQ(GetSockOptInt(fd6, IPPROTO_IPV6, IPV6_V6ONLY, &v), 0);
+    TEST_CHECK_EQ(v, 1);
   }
 }
 
@@ -660,47 +638,47 @@ void TestUdp(const char* host) {
   int family = std::strchr(host, ':') != nullptr ? AF_INET6 : AF_INET;
   int a = fds.Add(Socket(family, SOCK_DGRAM, 0));
   int b = fds.Add(Socket(family, SOCK_DGRAM, 0));
-  SOCK_CHECK_EQ(Bind(a, Inet(host, 0)), 0);
-  SOCK_CHECK_EQ(Bind(b, Inet(host, 0)), 0);
+  TEST_CHECK_EQ(Bind(a, Inet(host, 0)), 0);
+  TEST_CHECK_EQ(Bind(b, Inet(host, 0)), 0);
   int pa = PortOf(a), pb = PortOf(b);
   char buf[64];
   SockAddr from;
-  SOCK_CHECK_EQ(RecvFrom(b, buf, sizeof(buf), 0, &from), int64_t{-EAGAIN});
-  SOCK_CHECK_EQ(SendTo(a, "datagram", 8, 0, Inet(host, pb)), int64_t{8});
-  SOCK_CHECK(WaitFor(b, POLLIN));
-  SOCK_CHECK_EQ(RecvFrom(b, buf, sizeof(buf), 0, &from), int64_t{8});
-  SOCK_CHECK_EQ(std::string(buf, 8), "datagram");
+  TEST_CHECK_EQ(RecvFrom(b, buf, sizeof(buf), 0, &from), int64_t{-EAGAIN});
+  TEST_CHECK_EQ(SendTo(a, "datagram", 8, 0, Inet(host, pb)), int64_t{8});
+  TEST_CHECK(WaitFor(b, POLLIN));
+  TEST_CHECK_EQ(RecvFrom(b, buf, sizeof(buf), 0, &from), int64_t{8});
+  TEST_CHECK_EQ(std::string(buf, 8), "datagram");
   AddressText t = Text(from);
-  SOCK_CHECK_EQ(t.family, family);
-  SOCK_CHECK_EQ(std::string(t.host), std::string(host));
-  SOCK_CHECK_EQ(t.port, pa);
+  TEST_CHECK_EQ(t.family, family);
+  TEST_CHECK_EQ(std::string(t.host), std::string(host));
+  TEST_CHECK_EQ(t.port, pa);
   // Reply to the reported address; a short buffer truncates the datagram.
-  SOCK_CHECK_EQ(SendTo(b, "reply!", 6, 0, from), int64_t{6});
-  SOCK_CHECK(WaitFor(a, POLLIN));
-  SOCK_CHECK_EQ(RecvFrom(a, buf, 3, 0, nullptr), int64_t{3});
-  SOCK_CHECK_EQ(std::string(buf, 3), "rep");
-  SOCK_CHECK_EQ(Recv(a, buf, sizeof(buf), 0), int64_t{-EAGAIN});
+  TEST_CHECK_EQ(SendTo(b, "reply!", 6, 0, from), int64_t{6});
+  TEST_CHECK(WaitFor(a, POLLIN));
+  TEST_CHECK_EQ(RecvFrom(a, buf, 3, 0, nullptr), int64_t{3});
+  TEST_CHECK_EQ(std::string(buf, 3), "rep");
+  TEST_CHECK_EQ(Recv(a, buf, sizeof(buf), 0), int64_t{-EAGAIN});
   // Scatter a datagram.
-  SOCK_CHECK_EQ(SendTo(a, "0123456789", 10, 0, Inet(host, pb)), int64_t{10});
-  SOCK_CHECK(WaitFor(b, POLLIN));
+  TEST_CHECK_EQ(SendTo(a, "0123456789", 10, 0, Inet(host, pb)), int64_t{10});
+  TEST_CHECK(WaitFor(b, POLLIN));
   char x[4], y[16];
   struct iovec in[2] = {{x, 4}, {y, 16}};
-  SOCK_CHECK_EQ(RecvMsg(b, in, 2, 0), int64_t{10});
-  SOCK_CHECK_EQ(std::string(x, 4), "0123");
-  SOCK_CHECK_EQ(std::string(y, 6), "456789");
+  TEST_CHECK_EQ(RecvMsg(b, in, 2, 0), int64_t{10});
+  TEST_CHECK_EQ(std::string(x, 4), "0123");
+  TEST_CHECK_EQ(std::string(y, 6), "456789");
   // Connected UDP to a closed port: ECONNREFUSED comes back on a later call.
   int tmp = Socket(family, SOCK_DGRAM, 0);
   Bind(tmp, Inet(host, 0));
   int closed_port = PortOf(tmp);
   close(tmp);
   int c = fds.Add(Socket(family, SOCK_DGRAM, 0));
-  SOCK_CHECK_EQ(Connect(c, Inet(host, closed_port)), 0);
-  SOCK_CHECK_EQ(Send(c, "x", 1, 0), int64_t{1});
+  TEST_CHECK_EQ(Connect(c, Inet(host, closed_port)), 0);
+  TEST_CHECK_EQ(Send(c, "x", 1, 0), int64_t{1});
   WaitFor(c, POLLIN);
-  SOCK_CHECK_EQ(Recv(c, buf, sizeof(buf), 0), int64_t{-ECONNREFUSED});
+  TEST_CHECK_EQ(Recv(c, buf, sizeof(buf), 0), int64_t{-ECONNREFUSED});
   // Too large for a datagram.
   std::vector<char> big(70000, 'b');
-  SOCK_CHECK_EQ(SendTo(a, big.data(), big.size(), 0, Inet(host, pb)),
+  TEST_CHECK_EQ(SendTo(a, big.data(), big.size(), 0, Inet(host, pb)),
                 int64_t{-EMSGSIZE});
 }
 
@@ -708,70 +686,70 @@ void TestUdp(const char* host) {
 
 void TestUnix() {
   std::string dir = TempDir();
-  SOCK_CHECK(!dir.empty());
+  TEST_CHECK(!dir.empty());
   if (dir.empty()) return;
   std::string path = dir + "/s.sock";
   {
     Fds fds;
     SockAddr addr;
-    SOCK_CHECK_EQ(MakeUnixAddress(path.data(), path.size(), &addr), 0);
+    TEST_CHECK_EQ(MakeUnixAddress(path.data(), path.size(), &addr), 0);
     int l = fds.Add(Socket(AF_UNIX, SOCK_STREAM, 0));
-    SOCK_CHECK_EQ(Bind(l, addr), 0);
-    SOCK_CHECK_EQ(Listen(l, 4), 0);
+    TEST_CHECK_EQ(Bind(l, addr), 0);
+    TEST_CHECK_EQ(Listen(l, 4), 0);
     SockAddr name;
-    SOCK_CHECK_EQ(GetSockName(l, &name), 0);
-    SOCK_CHECK_EQ(std::string(Text(name).host, Text(name).host_len), path);
+    TEST_CHECK_EQ(GetSockName(l, &name), 0);
+    TEST_CHECK_EQ(std::string(Text(name).host, Text(name).host_len), path);
     int l2 = fds.Add(Socket(AF_UNIX, SOCK_STREAM, 0));
-    SOCK_CHECK_EQ(Bind(l2, addr), -EADDRINUSE);
+    TEST_CHECK_EQ(Bind(l2, addr), -EADDRINUSE);
 
     int c = fds.Add(Socket(AF_UNIX, SOCK_STREAM, 0));
-    SOCK_CHECK_EQ(Connect(c, addr), 0);  // unix connects at once
+    TEST_CHECK_EQ(Connect(c, addr), 0);  // unix connects at once
     SockAddr peer;
     peer.len = sizeof(peer.storage);
     int s = fds.Add(Accept4(l, &peer.storage, &peer.len));
-    SOCK_CHECK(s >= 0);
-    SOCK_CHECK(IsNonblockCloexec(s));
+    TEST_CHECK(s >= 0);
+    TEST_CHECK(IsNonblockCloexec(s));
     AddressText pt = Text(peer);
-    SOCK_CHECK_EQ(pt.family, AF_UNIX);
-    SOCK_CHECK_EQ(pt.host_len, size_t{0});  // the client is unnamed
+    TEST_CHECK_EQ(pt.family, AF_UNIX);
+    TEST_CHECK_EQ(pt.host_len, size_t{0});  // the client is unnamed
     SockAddr cp;
-    SOCK_CHECK_EQ(GetPeerName(c, &cp), 0);
-    SOCK_CHECK_EQ(std::string(Text(cp).host), path);
+    TEST_CHECK_EQ(GetPeerName(c, &cp), 0);
+    TEST_CHECK_EQ(std::string(Text(cp).host), path);
     char buf[16];
-    SOCK_CHECK_EQ(Send(c, "unix", 4, 0), int64_t{4});
-    SOCK_CHECK(WaitFor(s, POLLIN));
-    SOCK_CHECK_EQ(Recv(s, buf, sizeof(buf), 0), int64_t{4});
-    SOCK_CHECK_EQ(std::string(buf, 4), "unix");
+    TEST_CHECK_EQ(Send(c, "unix", 4, 0), int64_t{4});
+    TEST_CHECK(WaitFor(s, POLLIN));
+    TEST_CHECK_EQ(Recv(s, buf, sizeof(buf), 0), int64_t{4});
+    TEST_CHECK_EQ(std::string(buf, 4), "unix");
 
     // Nothing there: ENOENT; a path too long never reaches the kernel.
     std::string missing = dir + "/missing.sock";
     SockAddr m;
     MakeUnixAddress(missing.data(), missing.size(), &m);
     int c2 = fds.Add(Socket(AF_UNIX, SOCK_STREAM, 0));
-    SOCK_CHECK_EQ(Connect(c2, m), -ENOENT);
+    TEST_CHECK_EQ(Connect(c2, m), -ENOENT);
 
 #if defined(__linux__)
     // Abstract namespace: bind, name round trip, connect.
     std::string abs = std::string(1, '\0') + "aionode-test-" + Str(getpid());
     SockAddr aa;
-    SOCK_CHECK_EQ(MakeUnixAddress(abs.data(), abs.size(), &aa), 0);
+    TEST_CHECK_EQ(MakeUnixAddress(abs.data(), abs.size(), &aa), 0);
     int al = fds.Add(Socket(AF_UNIX, SOCK_STREAM, 0));
-    SOCK_CHECK_EQ(Bind(al, aa), 0);
-    SOCK_CHECK_EQ(Listen(al, 1), 0);
+    TEST_CHECK_EQ(Bind(al, aa), 0);
+    TEST_CHECK_EQ(Listen(al, 1), 0);
     SockAddr an;
-    SOCK_CHECK_EQ(GetSockName(al, &an), 0);
-    SOCK_CHECK_EQ(std::string(Text(an).host, Text(an).host_len), abs);
+    TEST_CHECK_EQ(GetSockName(al, &an), 0);
+    TEST_CHECK_EQ(std::string(Text(an).host, Text(an).host_len), abs);
     int ac = fds.Add(Socket(AF_UNIX, SOCK_STREAM, 0));
-    SOCK_CHECK_EQ(Connect(ac, aa), 0);
+    TEST_CHECK_EQ(Connect(ac, aa), 0);
     // Autobind: an empty address gets an abstract name.
     int auto_fd = fds.Add(Socket(AF_UNIX, SOCK_DGRAM, 0));
     SockAddr empty;
     MakeUnixAddress("", 0, &empty);
-    SOCK_CHECK_EQ(Bind(auto_fd, empty), 0);
+    TEST_CHECK_EQ(Bind(auto_fd, empty), 0);
     SockAddr autoname;
-    SOCK_CHECK_EQ(GetSockName(auto_fd, &autoname), 0);
+    TEST_CHECK_EQ(GetSockName(auto_fd, &autoname), 0);
     AddressText at = Text(autoname);
-    SOCK_CHECK(at.host_len > 1 && at.host[0] == '\0');
+    TEST_CHECK(at.host_len > 1 && at.host[0] == '\0');
 #endif
 
     // Datagrams: the sender's address; none at all (Linux: length 0, as
@@ -780,25 +758,25 @@ void TestUnix() {
     SockAddr daddr;
     MakeUnixAddress(dpath.data(), dpath.size(), &daddr);
     int d = fds.Add(Socket(AF_UNIX, SOCK_DGRAM, 0));
-    SOCK_CHECK_EQ(Bind(d, daddr), 0);
+    TEST_CHECK_EQ(Bind(d, daddr), 0);
     int ds = fds.Add(Socket(AF_UNIX, SOCK_DGRAM, 0));
-    SOCK_CHECK_EQ(SendTo(ds, "dg", 2, 0, daddr), int64_t{2});
+    TEST_CHECK_EQ(SendTo(ds, "dg", 2, 0, daddr), int64_t{2});
     SockAddr from;
-    SOCK_CHECK_EQ(RecvFrom(d, buf, sizeof(buf), 0, &from), int64_t{2});
+    TEST_CHECK_EQ(RecvFrom(d, buf, sizeof(buf), 0, &from), int64_t{2});
     AddressText ft = Text(from);
-    SOCK_CHECK(ft.family == AF_UNSPEC || ft.family == AF_UNIX);
-    SOCK_CHECK_EQ(ft.host_len, size_t{0});
+    TEST_CHECK(ft.family == AF_UNSPEC || ft.family == AF_UNIX);
+    TEST_CHECK_EQ(ft.host_len, size_t{0});
     // A bound sender is reported by path.
     std::string spath = dir + "/sender.sock";
     SockAddr saddr;
     MakeUnixAddress(spath.data(), spath.size(), &saddr);
-    SOCK_CHECK_EQ(Bind(ds, saddr), 0);
-    SOCK_CHECK_EQ(SendTo(ds, "dg", 2, 0, daddr), int64_t{2});
-    SOCK_CHECK_EQ(RecvFrom(d, buf, sizeof(buf), 0, &from), int64_t{2});
+    TEST_CHECK_EQ(Bind(ds, saddr), 0);
+    TEST_CHECK_EQ(SendTo(ds, "dg", 2, 0, daddr), int64_t{2});
+    TEST_CHECK_EQ(RecvFrom(d, buf, sizeof(buf), 0, &from), int64_t{2});
     ft = Text(from);
-    SOCK_CHECK_EQ(ft.family, AF_UNIX);
-    SOCK_CHECK_EQ(std::string(ft.host, ft.host_len), spath);
-    SOCK_CHECK_EQ(RecvFrom(d, buf, sizeof(buf), 0, &from), int64_t{-EAGAIN});
+    TEST_CHECK_EQ(ft.family, AF_UNIX);
+    TEST_CHECK_EQ(std::string(ft.host, ft.host_len), spath);
+    TEST_CHECK_EQ(RecvFrom(d, buf, sizeof(buf), 0, &from), int64_t{-EAGAIN});
     unlink(spath.c_str());
     unlink(dpath.c_str());
   }
@@ -810,27 +788,27 @@ void TestUnix() {
 
 void TestSendFile() {
   std::string dir = TempDir();
-  SOCK_CHECK(!dir.empty());
+  TEST_CHECK(!dir.empty());
   if (dir.empty()) return;
   std::string file = dir + "/data.bin";
   Fds fds;
   int f = fds.Add(open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   std::string content;
   for (int i = 0; i < 1000; ++i) content += Str(i) + ",";
-  SOCK_CHECK_EQ(write(f, content.data(), content.size()),
+  TEST_CHECK_EQ(write(f, content.data(), content.size()),
                 static_cast<ssize_t>(content.size()));
   int pair[2];
-  SOCK_CHECK_EQ(SocketPair(SOCK_STREAM, pair), 0);
+  TEST_CHECK_EQ(SocketPair(SOCK_STREAM, pair), 0);
   fds.Add(pair[0]);
   fds.Add(pair[1]);
   off_t off = 10;
   int64_t n = SendFile(pair[0], f, &off, 100);
 #if defined(__linux__)
-  SOCK_CHECK_EQ(n, int64_t{100});
-  SOCK_CHECK_EQ(off, off_t{110});
+  TEST_CHECK_EQ(n, int64_t{100});
+  TEST_CHECK_EQ(off, off_t{110});
   std::vector<char> buf(4096);
-  SOCK_CHECK_EQ(Recv(pair[1], buf.data(), buf.size(), 0), int64_t{100});
-  SOCK_CHECK_EQ(std::string(buf.data(), 100), content.substr(10, 100));
+  TEST_CHECK_EQ(Recv(pair[1], buf.data(), buf.size(), 0), int64_t{100});
+  TEST_CHECK_EQ(std::string(buf.data(), 100), content.substr(10, 100));
   // The rest, then end of file.
   int64_t total = 0;
   for (;;) {
@@ -838,21 +816,21 @@ void TestSendFile() {
     if (n <= 0) break;
     total += n;
   }
-  SOCK_CHECK_EQ(n, int64_t{0});
-  SOCK_CHECK_EQ(total, static_cast<int64_t>(content.size()) - 110);
-  SOCK_CHECK_EQ(off, static_cast<off_t>(content.size()));
+  TEST_CHECK_EQ(n, int64_t{0});
+  TEST_CHECK_EQ(total, static_cast<int64_t>(content.size()) - 110);
+  TEST_CHECK_EQ(off, static_cast<off_t>(content.size()));
   // Errors are returned: bad fds, a reader-less socket.
-  SOCK_CHECK_EQ(SendFile(pair[0], -1, &off, 1), int64_t{-EBADF});
+  TEST_CHECK_EQ(SendFile(pair[0], -1, &off, 1), int64_t{-EBADF});
   off = 0;
   fds.Close(pair[1]);
   struct sigaction sa, old;
   std::memset(&sa, 0, sizeof(sa));
   sa.sa_handler = SIG_IGN;  // sendfile has no MSG_NOSIGNAL (Node ignores it)
   sigaction(SIGPIPE, &sa, &old);
-  SOCK_CHECK_EQ(SendFile(pair[0], f, &off, 10), int64_t{-EPIPE});
+  TEST_CHECK_EQ(SendFile(pair[0], f, &off, 10), int64_t{-EPIPE});
   sigaction(SIGPIPE, &old, nullptr);
 #else
-  SOCK_CHECK_EQ(n, int64_t{-ENOSYS});
+  TEST_CHECK_EQ(n, int64_t{-ENOSYS});
 #endif
   unlink(file.c_str());
   rmdir(dir.c_str());
@@ -862,37 +840,37 @@ void TestSendFile() {
 void TestPipes() {
   Fds fds;
   int p[2];
-  SOCK_CHECK_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+  TEST_CHECK_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
   fds.Add(p[0]);
   fds.Add(p[1]);
   struct iovec out[2] = {{const_cast<char*>("pi"), 2},
                          {const_cast<char*>("pe"), 2}};
-  SOCK_CHECK_EQ(Writev(p[1], out, 2), int64_t{4});
+  TEST_CHECK_EQ(Writev(p[1], out, 2), int64_t{4});
   char a[1], b[8];
   struct iovec in[2] = {{a, 1}, {b, 8}};
-  SOCK_CHECK_EQ(RecvMsg(p[0], in, 2, 0), int64_t{4});
-  SOCK_CHECK_EQ(std::string(b, 3), "ipe");
-  SOCK_CHECK_EQ(RecvMsg(p[0], in, 2, 0), int64_t{-EAGAIN});
-  SOCK_CHECK_EQ(FdRead(p[0], b, 8), int64_t{-EAGAIN});
-  SOCK_CHECK_EQ(Recv(p[0], b, 8, 0), int64_t{-ENOTSOCK});
+  TEST_CHECK_EQ(RecvMsg(p[0], in, 2, 0), int64_t{4});
+  TEST_CHECK_EQ(std::string(b, 3), "ipe");
+  TEST_CHECK_EQ(RecvMsg(p[0], in, 2, 0), int64_t{-EAGAIN});
+  TEST_CHECK_EQ(FdRead(p[0], b, 8), int64_t{-EAGAIN});
+  TEST_CHECK_EQ(Recv(p[0], b, 8, 0), int64_t{-ENOTSOCK});
 }
 
 // More than IOV_MAX buffers: one call sends the first IOV_MAX.
 void TestIovMax() {
   Fds fds;
   int pair[2];
-  SOCK_CHECK_EQ(SocketPair(SOCK_STREAM, pair), 0);
+  TEST_CHECK_EQ(SocketPair(SOCK_STREAM, pair), 0);
   fds.Add(pair[0]);
   fds.Add(pair[1]);
   std::vector<struct iovec> iov(IOV_MAX + 10);
   char byte = 'z';
   for (auto& v : iov) v = {&byte, 1};
-  SOCK_CHECK_EQ(Writev(pair[0], iov.data(), static_cast<int>(iov.size())),
+  TEST_CHECK_EQ(Writev(pair[0], iov.data(), static_cast<int>(iov.size())),
                 int64_t{IOV_MAX});
   std::vector<char> sink(IOV_MAX + 10);
   std::vector<struct iovec> in(IOV_MAX + 10);
   for (size_t i = 0; i < in.size(); ++i) in[i] = {&sink[i], 1};
-  SOCK_CHECK_EQ(RecvMsg(pair[1], in.data(), static_cast<int>(in.size()), 0),
+  TEST_CHECK_EQ(RecvMsg(pair[1], in.data(), static_cast<int>(in.size()), 0),
                 int64_t{IOV_MAX});
 }
 
@@ -906,16 +884,16 @@ void TestAcceptMany() {
   for (int i = 0; i < 50; ++i) {
     int c = Socket(AF_INET, SOCK_STREAM, 0);
     int rc = Connect(c, Inet("127.0.0.1", port));
-    SOCK_CHECK(rc == 0 || rc == -EINPROGRESS);
-    SOCK_CHECK(WaitFor(listener, POLLIN));
+    TEST_CHECK(rc == 0 || rc == -EINPROGRESS);
+    TEST_CHECK(WaitFor(listener, POLLIN));
     int s = Accept4(listener, nullptr, nullptr);
-    SOCK_CHECK(s >= 0);
-    SOCK_CHECK_EQ(FdClose(s), 0);
-    SOCK_CHECK_EQ(FdClose(c), 0);
+    TEST_CHECK(s >= 0);
+    TEST_CHECK_EQ(FdClose(s), 0);
+    TEST_CHECK_EQ(FdClose(c), 0);
   }
   int after = 0;
   for (int fd = 0; fd < 1024; ++fd) after += fcntl(fd, F_GETFD) >= 0;
-  SOCK_CHECK_EQ(after, before);
+  TEST_CHECK_EQ(after, before);
 }
 
 }  // namespace
@@ -923,7 +901,7 @@ void TestAcceptMany() {
 void RunSocketTests(void (*run)(const std::string&,
                                 const std::function<void()>&),
                     void (*fail)(const std::string&)) {
-  g_fail = fail;
+  test::g_fail = fail;
   bool v6 = HaveIpv6Loopback();
   run("socket: NONBLOCK | CLOEXEC, family and type checks", TestSocketFlags);
   run("socket: inet address parse / format", TestInetAddresses);
