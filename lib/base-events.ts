@@ -35,6 +35,7 @@ import type { Coroutine } from './coroutines.js';
 import type { SSLTransport, StartTlsOptions } from './sslproto.js';
 import type { DriverFactory, LoopDriver } from './driver.js';
 import type { NativeLoopStats } from './native.js';
+import { SignalHandlers } from './signals.js';
 
 // Over this many scheduled timers with more than this fraction cancelled,
 // the timer heap is rebuilt without the cancelled ones (asyncio's values).
@@ -465,6 +466,33 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     return this.#taskFactory;
   }
 
+  #signals: SignalHandlers | null = null;
+
+  /**
+   * Runs `callback(...args)` on this loop, as an ordinary handle, each time
+   * the process receives `sig` (a number or a name such as `'SIGTERM'`).
+   * A second call for the same signal replaces the callback. Listeners that
+   * others added with `process.on(sig)` keep running too (lib/signals.ts).
+   * @throws TypeError for a coroutine function, a non-function, a
+   *   malformed `sig` or an unknown name; RangeError for a number that is
+   *   no signal; RuntimeError for a signal that cannot be caught (SIGKILL,
+   *   SIGSTOP), outside the main thread, or on a closed loop.
+   */
+  addSignalHandler(sig: number | NodeJS.Signals, callback: Callback, ...args: unknown[]): void {
+    checkCallback(callback, 'addSignalHandler');
+    this.#checkClosed();
+    (this.#signals ??= new SignalHandlers(this)).add(sig, callback, args);
+  }
+
+  /**
+   * Removes the handler for `sig`; Node's own behaviour for it (its other
+   * listeners, or the default action) is what remains.
+   * @returns true if a handler was removed, false if none was set.
+   */
+  removeSignalHandler(sig: number | NodeJS.Signals): boolean {
+    return (this.#signals ??= new SignalHandlers(this)).remove(sig);
+  }
+
   /**
    * Stops the loop after the current pass; before `runForever()`, the next
    * run does one pass and stops.
@@ -491,6 +519,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     if (this.#running) throw new RuntimeError('Cannot close a running event loop');
     if (this.#closed) return;
     if (this.#debug) logger.debug(`Close ${this.toString()}`);
+    this.#signals?.clear();
     this.#closed = true;
     // A never-retrieved check still queued (futures.ts) must register its
     // Future now: dropped, it would leave that Future unreported.

@@ -264,6 +264,10 @@ export abstract class AbstractEventLoop {
   abstract addWriter(fd: FileDescriptorLike, callback: (...args: any[]) => unknown, ...args: unknown[]): Handle;
   abstract removeWriter(fd: FileDescriptorLike): boolean;
 
+  // Signal handling.
+  abstract addSignalHandler(sig: number | NodeJS.Signals, callback: (...args: any[]) => unknown, ...args: unknown[]): void;
+  abstract removeSignalHandler(sig: number | NodeJS.Signals): boolean;
+
   // Error handlers.
   abstract getExceptionHandler(): ExceptionHandler | null;
   abstract setExceptionHandler(handler: ExceptionHandler | null): void;

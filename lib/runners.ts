@@ -4,6 +4,7 @@
  * Port of CPython Lib/asyncio/runners.py (3.14). Both return Promises: the
  * loop runs inside Node's own loop and cannot block its thread.
  */
+import { isMainThread } from 'node:worker_threads';
 import { _getRunningLoop, newEventLoop, setEventLoop, type AbstractEventLoop, type CallbackContext } from './events.js';
 import { CancelledError, RuntimeError, describeArg } from './exceptions.js';
 import { isGenerator, isThenable, type AwaitableLike, type AwaitedOf } from './coroutines.js';
@@ -88,11 +89,12 @@ export class Runner {
     const loop = this.#loop!;
     const task = loop.createTask(coro, { context: options.context });
     // Only when nobody else handles SIGINT, as asyncio only replaces
-    // Python's default handler.
-    let onSigint: (() => void) | null = null;
-    if (process.listenerCount('SIGINT') === 0) {
-      onSigint = () => this.#onSigint(task);
-      process.on('SIGINT', onSigint);
+    // Python's default handler; through the loop's own signal handlers,
+    // so Ctrl-C is an ordinary handle on the loop like any other signal.
+    let sigintInstalled = false;
+    if (process.listenerCount('SIGINT') === 0 && isMainThread) {
+      loop.addSignalHandler('SIGINT', () => this.#onSigint(task));
+      sigintInstalled = true;
     }
     this.#interruptCount = 0;
     try {
@@ -105,7 +107,7 @@ export class Runner {
       }
       throw exc;
     } finally {
-      if (onSigint !== null) process.removeListener('SIGINT', onSigint);
+      if (sigintInstalled && !loop.isClosed()) loop.removeSignalHandler('SIGINT');
     }
   }
 
@@ -126,8 +128,12 @@ export class Runner {
   }
 
   #onSigint(mainTask: Task<unknown>): void {
+    // The handler is a handle on the loop, so it runs a little after the
+    // signal (Python's runs at once): main may have ended meanwhile, and
+    // run() is returning its outcome anyway.
+    if (mainTask.done()) return;
     this.#interruptCount++;
-    if (this.#interruptCount === 1 && !mainTask.done()) {
+    if (this.#interruptCount === 1) {
       mainTask.cancel();
       return;
     }
