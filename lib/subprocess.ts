@@ -7,7 +7,7 @@
  */
 import { inspect } from 'node:util';
 import type { SubprocessTransport } from './base-subprocess.js';
-import { BrokenPipeError, ConnectionResetError } from './exceptions.js';
+import { BrokenPipeError, ConnectionResetError, describeArg } from './exceptions.js';
 import type { AbstractEventLoop } from './events.js';
 import { getRunningLoop } from './events.js';
 import type { Coroutine } from './coroutines.js';
@@ -234,9 +234,14 @@ export class Process {
   }
 }
 
+/** Type checks made at the call, as the loop methods make them (asyncio raises them when awaited). */
+function checkArg(v: unknown, name: string): void {
+  if (typeof v !== 'string') throw new TypeError(describeArg(name, 'a string', v));
+}
+
 function checkLimit(limit: unknown): number {
   if (limit === undefined) return DEFAULT_LIMIT;
-  if (typeof limit !== 'number' || Number.isNaN(limit)) throw new TypeError(`Expected "limit" to be a number of bytes, got ${String(limit)}`);
+  if (typeof limit !== 'number' || Number.isNaN(limit)) throw new TypeError(describeArg('limit', 'a number of bytes', limit));
   if (limit <= 0) throw new RangeError('Limit cannot be <= 0');
   return limit;
 }
@@ -269,8 +274,11 @@ export function createSubprocessExec(program: string, args?: readonly string[] |
     options = args as CreateSubprocessOptions;
     args = undefined;
   }
-  const [limit, rest] = splitLimit(options, false);
+  checkArg(program, 'program');
   const argList = (args ?? []) as readonly string[];
+  if (!Array.isArray(argList)) throw new TypeError(describeArg('args', 'an array of strings', argList));
+  argList.forEach((a, i) => checkArg(a, `args[${i}]`));
+  const [limit, rest] = splitLimit(options, false);
   return _suspendable(() => createGen((loop, factory) => loop.subprocessExec(factory, program, argList, rest), limit));
 }
 
@@ -282,6 +290,7 @@ export function createSubprocessExec(program: string, args?: readonly string[] |
  * const [, err] = await proc.communicate(); // proc.returncode === 2
  */
 export function createSubprocessShell(cmd: string, options?: CreateSubprocessOptions): Sleep<Process> {
+  checkArg(cmd, 'cmd');
   const [limit, rest] = splitLimit(options, true);
   return _suspendable(() => createGen((loop, factory) => loop.subprocessShell(factory, cmd, rest), limit));
 }
