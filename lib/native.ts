@@ -299,8 +299,8 @@ export interface NativeBinding {
   pidfdOpen(pid: number): number;
   /** waitpid(pid, WNOHANG): the return code (-signal when killed), or null while it runs; throws ChildProcessError (ECHILD). */
   reap(pid: number): number | null;
-  /** pipe2(O_CLOEXEC): `[readFd, writeFd]`, both blocking and owned. */
-  pipe(): [number, number];
+  /** pipe2(O_CLOEXEC): `[readFd, writeFd]`, both blocking and owned; `size` > 0 asks for that capacity (F_SETPIPE_SZ, best effort). */
+  pipe(size?: number): [number, number];
   /** Sets (true) or clears (false) blocking mode: O_NONBLOCK off or on. */
   setBlocking(fd: number, blocking: boolean): void;
 

@@ -7,7 +7,7 @@
  */
 import { inspect } from 'node:util';
 import type { SubprocessTransport } from './base-subprocess.js';
-import { BrokenPipeError, ConnectionResetError, describeArg } from './exceptions.js';
+import { BrokenPipeError, ConnectionResetError, describeArg, RuntimeError } from './exceptions.js';
 import type { AbstractEventLoop } from './events.js';
 import { getRunningLoop } from './events.js';
 import type { Coroutine } from './coroutines.js';
@@ -43,6 +43,7 @@ export class SubprocessStreamProtocol extends FlowControlMixin {
   /** @internal */ _processExited = false;
   /** @internal */ _pipeFds: number[] = [];
   /** @internal */ _stdinClosed: Future<void>;
+  /** @internal fd -> what communicate() collects in place of the StreamReader. */ _collectors = new Map<number, Collector>();
 
   constructor(limit: number, loop: AbstractEventLoop) {
     super({ loop });
@@ -84,9 +85,49 @@ export class SubprocessStreamProtocol extends FlowControlMixin {
   }
 
   pipeDataReceived(fd: number, data: Buffer): void {
+    const collector = this._collectors.get(fd);
+    if (collector !== undefined) {
+      collector.chunks.push(data);
+      collector.size += data.length;
+      return;
+    }
     const reader = fd === 1 ? this.stdout : fd === 2 ? this.stderr : null;
     reader?.feedData(data);
   }
+
+  /**
+   * @internal `reader.read()` to EOF for communicate(), minus two copies of
+   * every byte: what the reader holds already is read from it, then the
+   * pipe's chunks are kept as they come (no pause: communicate() wants it
+   * all) and joined once at EOF, as node:child_process users collect
+   * output. The reader ends at EOF (or with the pipe's error) as read()
+   * would leave it. Cancelled, the chunks go back into the reader.
+   */
+  *_readAll(fd: 1 | 2): Coroutine<Buffer> {
+    const reader = (fd === 1 ? this.stdout : this.stderr) as StreamReader;
+    if (reader.exception() != null || reader._eof) return yield* reader.read();
+    if (reader._waiter !== null) throw new RuntimeError('read() called while another coroutine is already waiting for incoming data');
+    const collector: Collector = { chunks: [], size: 0, done: this._loop.createFuture<Buffer>() };
+    this._collectors.set(fd, collector);
+    // Reading may have been paused by the reader's limit: all of it is wanted now.
+    if (reader._paused) {
+      reader._paused = false;
+      (this._transport?.getPipeTransport(fd) as ReadTransport | null | undefined)?.resumeReading();
+    }
+    try {
+      const tail = yield* collector.done;
+      // What the reader held before the collecting began comes first.
+      const head = reader._buffer.length > 0 ? yield* reader.read() : EMPTY;
+      return head.length === 0 ? tail : Buffer.concat([head, tail]);
+    } finally {
+      if (this._collectors.get(fd) === collector) {
+        // Cancelled: nothing is lost, the reader gets the chunks back.
+        this._collectors.delete(fd);
+        for (const chunk of collector.chunks) reader.feedData(chunk);
+      }
+    }
+  }
+
 
   pipeConnectionLost(fd: number, exc: Error | undefined): void {
     if (fd === 0) {
@@ -99,6 +140,12 @@ export class SubprocessStreamProtocol extends FlowControlMixin {
       return;
     }
     const reader = fd === 1 ? this.stdout : fd === 2 ? this.stderr : null;
+    const collector = this._collectors.get(fd);
+    if (collector !== undefined) {
+      this._collectors.delete(fd);
+      if (exc !== undefined) collector.done.setException(exc);
+      else collector.done.setResult(collector.chunks.length === 1 ? collector.chunks[0] : Buffer.concat(collector.chunks, collector.size));
+    }
     if (reader !== null) {
       if (exc === undefined) reader.feedEof();
       else reader.setException(exc);
@@ -187,7 +234,11 @@ export class Process {
     const debug = this._loop.getDebug();
     const stdin = this.stdin as StreamWriter;
     if (input != null) {
-      stdin.write(input);
+      // The input is communicate()'s until stdin is flushed: no copy of it
+      // (a 64 MiB input would otherwise be copied whole).
+      const t = stdin.transport as unknown as { _write?: (b: Uint8Array, copy: boolean) => void };
+      if (typeof input !== 'string' && input instanceof Uint8Array && typeof t._write === 'function' && !stdin.isClosing()) t._write(input, false);
+      else stdin.write(input);
       if (debug) logger.debug(`${String(this)} communicate: feed stdin (${input.length} bytes)`);
     }
     try {
@@ -203,8 +254,8 @@ export class Process {
 
   *#readStream(fd: 1 | 2): Coroutine<Buffer> {
     const transport = this._transport.getPipeTransport(fd);
-    const stream = (fd === 2 ? this.stderr : this.stdout) as StreamReader;
-    const output = yield* stream.read();
+    // As stream.read() to EOF, with fewer copies (see _readAll).
+    const output = yield* this._protocol._readAll(fd);
     transport?.close();
     return output;
   }
@@ -238,6 +289,14 @@ export class Process {
 function checkArg(v: unknown, name: string): void {
   if (typeof v !== 'string') throw new TypeError(describeArg(name, 'a string', v));
 }
+
+interface Collector {
+  chunks: Buffer[];
+  size: number;
+  done: Future<Buffer>;
+}
+
+const EMPTY = Buffer.alloc(0);
 
 function checkLimit(limit: unknown): number {
   if (limit === undefined) return DEFAULT_LIMIT;

@@ -380,7 +380,14 @@ export class UnixWritePipeTransport extends WriteTransport {
   }
 
   write(data: Uint8Array | string): void {
-    const bytes = toBytes(data);
+    this._write(toBytes(data), true);
+  }
+
+  /**
+   * @internal write() without the defensive copy of what cannot go at
+   * once, for callers that own `bytes` until it is flushed (communicate()).
+   */
+  _write(bytes: Uint8Array, copy: boolean): void {
     if (bytes.length === 0) return;
     if (this._connLost || this._closing) {
       if (this._connLost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES) {
@@ -405,7 +412,7 @@ export class UnixWritePipeTransport extends WriteTransport {
       this._loop._addWriter(this._fileno, this.#writeReady);
     }
     // The caller may reuse its buffer after write() returns: keep a copy.
-    this._buffer.push(Buffer.from(rest));
+    this._buffer.push(copy ? Buffer.from(rest) : rest);
     this._bufferSize += rest.length;
     this._maybePauseProtocol();
   }
@@ -762,6 +769,13 @@ function stdioFd(value: unknown, name: string): number {
   return pipeFd(value, name);
 }
 
+/**
+ * The capacity asked for the child's pipes: 1 MiB (Linux' default
+ * fs.pipe-max-size) instead of 64 KiB moves a megabyte per loop pass
+ * instead of 64 KiB. Pages are only allocated as data is buffered.
+ */
+const CHILD_PIPE_SIZE = 1 << 20;
+
 function planStdio(o: SubprocessOptions): StdioPlan {
   const b = binding();
   const plan: StdioPlan = { child: [-1, -1, -1], toClose: [], closers: [], parent: { stdin: null, stdout: null, stderr: null } };
@@ -775,7 +789,7 @@ function planStdio(o: SubprocessOptions): StdioPlan {
     return devnull;
   };
   const pipe = (): [number, number] => {
-    const p = b.pipe();
+    const p = b.pipe(CHILD_PIPE_SIZE);
     return p;
   };
   try {

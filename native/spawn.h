@@ -75,8 +75,10 @@ int ReapChild(int pid, int* returncode);
 // Sets or clears O_NONBLOCK. 0 or -errno.
 int SetBlocking(int fd, bool blocking);
 
-// pipe2(O_CLOEXEC): both ends blocking (a child's stdio must be). 0 or -errno.
-int MakePipe(int fds[2]);
+// pipe2(O_CLOEXEC): both ends blocking (a child's stdio must be). With
+// `size` > 0, asks for that capacity (F_SETPIPE_SZ, best effort: Linux
+// only, capped by fs.pipe-max-size). 0 or -errno.
+int MakePipe(int fds[2], int size = 0);
 
 }  // namespace aionode
 

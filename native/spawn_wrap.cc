@@ -180,11 +180,16 @@ Napi::Value ReapJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), code);
 }
 
-// pipe() -> [readFd, writeFd]: close-on-exec, blocking, both owned.
+// pipe(size = 0) -> [readFd, writeFd]: close-on-exec, blocking, both
+// owned; `size` > 0 asks for that pipe capacity (best effort).
 Napi::Value PipeJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  int size = 0;
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    size = RequireIntArg(info, 0, "size", 0, 1 << 30, "a pipe size in bytes (0: the default)");
+  }
   int fds[2];
-  ThrowIfError(env, MakePipe(fds), "pipe");
+  ThrowIfError(env, MakePipe(fds, size), "pipe");
   int r = OwnFd(env, fds[0]);
   if (r < 0) {
     FdClose(fds[1]);

@@ -231,6 +231,28 @@ describe.each(LOOPS)('subprocesses on %s', (name) => {
     expect(got.rc).toBe(-9);
   }); // CPython test_subprocess: test_cancel_process_wait, test_cancel_make_subprocess_transport_exec
 
+  it('communicate() after a partial read keeps the order; a cancelled communicate() loses nothing', async () => {
+    const got = await run(async () => {
+      const a = await createSubprocessShell('echo first; sleep 0.05; echo second', { stdout: PIPE, limit: 4 });
+      const start = (await a.stdout!.readexactly(2)).toString();
+      const [rest] = await a.communicate();
+      const b = await createSubprocessShell('echo one; sleep 0.3; echo two', { stdout: PIPE });
+      const talking = createTask(async () => b.communicate());
+      while (b.stdout!._buffer.length === 0 && (b as unknown as { _protocol: { _collectors: Map<number, { size: number }> } })._protocol._collectors.get(1)?.size !== 4) {
+        await sleep(0.01);
+      }
+      talking.cancel();
+      const [cancelled] = await gather([talking], { returnExceptions: true });
+      const all = (await b.stdout!.read()).toString();
+      await b.wait();
+      return { start, rest: rest?.toString(), cancelled, all };
+    });
+    expect(got.start).toBe('fi');
+    expect(got.rest).toBe('rst\nsecond\n');
+    expect(got.cancelled).toBeInstanceOf(CancelledError);
+    expect(got.all).toBe('one\ntwo\n');
+  }); // CPython test_subprocess: test_communicate / test_cancel_process_wait (data stays readable)
+
   it('a missing executable: FileNotFoundError, code ENOENT (by path and by PATH search)', async () => {
     const [e1, e2] = await run(async () => {
       const errs: unknown[] = [];
@@ -304,8 +326,8 @@ describe.each(LOOPS)('subprocesses on %s', (name) => {
       expect(t.getReturncode()).toBeNull();
       expect(t.getPipeTransport(0)).not.toBeNull();
       expect(t.getPipeTransport(3)).toBeNull();
-      // More than the pipe holds: still buffered when the child closes its stdin.
-      (t.getPipeTransport(0) as unknown as { write(d: Buffer): void }).write(Buffer.alloc(1 << 20));
+      // More than the pipe holds (1 MiB, see CHILD_PIPE_SIZE): still buffered when the child closes its stdin.
+      (t.getPipeTransport(0) as unknown as { write(d: Buffer): void }).write(Buffer.alloc(4 << 20));
       while (proto.lost === 0) await sleep(0.005);
       expect(t.getReturncode()).toBe(0);
       expect(() => t.sendSignal('SIGTERM')).toThrow(ProcessLookupError);
