@@ -669,7 +669,15 @@ const fallback = {
       const rc = reapOne(pid);
       if (rc === null) continue;
       this.children.delete(pid);
-      if (!entry.loop.isClosed()) entry.loop.callSoon(entry.onExit, rc);
+      // At once, as the pidfd path does: from the reap on, the pid may name
+      // another process, and the transport must stop signalling it now.
+      // (onExit only queues the protocol's callbacks on the loop.)
+      if (entry.loop.isClosed()) continue;
+      try {
+        entry.onExit(rc);
+      } catch (exc) {
+        entry.loop.callExceptionHandler({ message: 'Unknown exception in SIGCHLD handler', exception: exc });
+      }
     }
     if (this.children.size === 0 && this.listener !== null) {
       process.removeListener('SIGCHLD', this.listener);
