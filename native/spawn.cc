@@ -16,6 +16,26 @@ namespace aionode {
 
 namespace {
 
+// pipe2(O_CLOEXEC). macOS has no pipe2: pipe, then FD_CLOEXEC, which
+// leaves a short window in which a fork from another thread could inherit
+// the two fds.
+int PipeCloexec(int fds[2]) {
+#if defined(__APPLE__)
+  if (pipe(fds) < 0) return -errno;
+  for (int i = 0; i < 2; i++) {
+    if (fcntl(fds[i], F_SETFD, FD_CLOEXEC) < 0) {
+      int e = errno;
+      close(fds[0]);
+      close(fds[1]);
+      return -e;
+    }
+  }
+  return 0;
+#else
+  return pipe2(fds, O_CLOEXEC) < 0 ? -errno : 0;
+#endif
+}
+
 // What the child writes to the error pipe when a step fails.
 struct ChildReport {
   int err;
@@ -197,9 +217,10 @@ int Spawn(const SpawnSpec& spec, SpawnFailure* failure) {
   if (spec.n_candidates == 0 || spec.argv == nullptr || spec.envp == nullptr) return -EINVAL;
 
   int report[2];
-  if (pipe2(report, O_CLOEXEC) < 0) {
+  int prc = PipeCloexec(report);
+  if (prc < 0) {
     failure->step = kSpawnStepFork;
-    return -errno;
+    return prc;
   }
   // The write end must not land on 0..2 (a parent with closed stdio), where
   // the child's dup2 would replace it.
@@ -324,7 +345,8 @@ int SetBlocking(int fd, bool blocking) {
 }
 
 int MakePipe(int fds[2], int size) {
-  if (pipe2(fds, O_CLOEXEC) < 0) return -errno;
+  int rc = PipeCloexec(fds);
+  if (rc < 0) return rc;
 #if defined(F_SETPIPE_SZ)
   // A bigger pipe means fewer loop passes per megabyte (64 KiB is the
   // default). Best effort: the kernel caps it at fs.pipe-max-size for
