@@ -14,7 +14,8 @@ import type { Coroutine } from './coroutines.js';
 import type { Future } from './futures.js';
 import { logger } from './log.js';
 import { FlowControlMixin, StreamReader, StreamWriter } from './streams.js';
-import { _suspendable, gather, type Sleep, type Task } from './tasks.js';
+import { _bindSignal, _suspendable, gather, type SignalOptions, type Sleep, type Task } from './tasks.js';
+import { _signalOf, _throwIfAborted } from './locks.js';
 import type { ReadTransport, Transport, WriteTransport } from './transports.js';
 import { _checkSubprocessOptions, type SubprocessOptions } from './unix-events.js';
 
@@ -23,8 +24,8 @@ export { PIPE, STDOUT, DEVNULL, type SubprocessOptions, type StdioOption } from 
 /** asyncio's streams._DEFAULT_LIMIT. */
 const DEFAULT_LIMIT = 2 ** 16;
 
-/** Options of createSubprocessExec / createSubprocessShell: the loop's, plus `limit` for the StreamReaders. */
-export interface CreateSubprocessOptions extends SubprocessOptions {
+/** Options of createSubprocessExec / createSubprocessShell: the loop's, plus `limit` and `signal`, as openConnection's. */
+export interface CreateSubprocessOptions extends SubprocessOptions, SignalOptions {
   /** The stdout / stderr StreamReaders' limit (64 KiB by default). */
   limit?: number;
 }
@@ -305,23 +306,34 @@ function checkLimit(limit: unknown): number {
   return limit;
 }
 
-function* createGen(spawn: (loop: AbstractEventLoop, factory: () => SubprocessStreamProtocol) => Task<[SubprocessTransport, SubprocessStreamProtocol]>, limit: number): Coroutine<Process> {
+function* createGen(
+  spawn: (loop: AbstractEventLoop, factory: () => SubprocessStreamProtocol) => Task<[SubprocessTransport, SubprocessStreamProtocol]>,
+  limit: number,
+  signal: AbortSignal | undefined,
+): Coroutine<Process> {
+  _throwIfAborted(signal);
   const loop = getRunningLoop();
-  const [transport, protocol] = yield* spawn(loop, () => new SubprocessStreamProtocol(limit, loop));
+  const task = spawn(loop, () => new SubprocessStreamProtocol(limit, loop));
+  // An abort cancels the spawning task, which kills and reaps a child
+  // already started (loop.subprocessExec's cancellation path).
+  _bindSignal(task, signal);
+  const [transport, protocol] = yield* task;
   return new Process(transport, protocol, loop);
 }
 
-function splitLimit(options: CreateSubprocessOptions | undefined, shell: boolean): [number, SubprocessOptions] {
-  const o = _checkSubprocessOptions(options, shell, ['limit']) as CreateSubprocessOptions;
-  const { limit, ...rest } = o;
-  return [checkLimit(limit), rest];
+function splitLimit(options: CreateSubprocessOptions | undefined, shell: boolean): [number, AbortSignal | undefined, SubprocessOptions] {
+  const o = _checkSubprocessOptions(options, shell, ['limit', 'signal']) as CreateSubprocessOptions;
+  const signal = _signalOf(o);
+  const { limit, signal: _signal, ...rest } = o;
+  return [checkLimit(limit), signal, rest];
 }
 
 /**
  * Runs `program` with `args` (no shell) and returns its Process.
  * Options: `stdin` / `stdout` / `stderr` (PIPE, DEVNULL, STDOUT for
  * stderr, an fd or a FileHandle; default: inherit), `cwd`, `env`,
- * `passFds`, `startNewSession`, `processGroup`, `limit`.
+ * `passFds`, `startNewSession`, `processGroup`, `limit`, and `signal`
+ * (aborting it cancels the start; a child already started is killed).
  * @throws FileNotFoundError (code 'ENOENT') when the program is missing.
  * @example
  * const proc = await createSubprocessExec('ls', ['-l'], { stdout: PIPE });
@@ -337,8 +349,8 @@ export function createSubprocessExec(program: string, args?: readonly string[] |
   const argList = (args ?? []) as readonly string[];
   if (!Array.isArray(argList)) throw new TypeError(describeArg('args', 'an array of strings', argList));
   argList.forEach((a, i) => checkArg(a, `args[${i}]`));
-  const [limit, rest] = splitLimit(options, false);
-  return _suspendable(() => createGen((loop, factory) => loop.subprocessExec(factory, program, argList, rest), limit));
+  const [limit, signal, rest] = splitLimit(options, false);
+  return _suspendable(() => createGen((loop, factory) => loop.subprocessExec(factory, program, argList, rest), limit, signal));
 }
 
 /**
@@ -350,6 +362,6 @@ export function createSubprocessExec(program: string, args?: readonly string[] |
  */
 export function createSubprocessShell(cmd: string, options?: CreateSubprocessOptions): Sleep<Process> {
   checkArg(cmd, 'cmd');
-  const [limit, rest] = splitLimit(options, true);
-  return _suspendable(() => createGen((loop, factory) => loop.subprocessShell(factory, cmd, rest), limit));
+  const [limit, signal, rest] = splitLimit(options, true);
+  return _suspendable(() => createGen((loop, factory) => loop.subprocessShell(factory, cmd, rest), limit, signal));
 }

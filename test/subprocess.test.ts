@@ -54,6 +54,24 @@ function zombies(): number[] {
   return out;
 }
 
+/** Live (not zombie) children of this process running `comm`. */
+function childrenNamed(comm: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (name === comm && fields[0] !== 'Z' && Number(fields[1]) === process.pid) out.push(Number(entry));
+  }
+  return out;
+}
+
 /** /proc/<pid>/stat fields after the command name: [state, ppid, pgrp, session, ...]. */
 function statFields(text: string): string[] {
   return text.slice(text.lastIndexOf(')') + 2).trim().split(' ');
@@ -253,6 +271,20 @@ describe.each(LOOPS)('subprocesses on %s', (name) => {
     expect(got.all).toBe('one\ntwo\n');
   }); // CPython test_subprocess: test_communicate / test_cancel_process_wait (data stays readable)
 
+  it('an abort while the child starts: CancelledError, the child killed and reaped', async () => {
+    const got = await run(async () => {
+      const ac = new AbortController();
+      const starting = createTask(async () => createSubprocessExec('sleep', ['30'], { stdout: PIPE, signal: ac.signal }));
+      // Until the child exists (spawned, pipes not connected yet).
+      while (childrenNamed('sleep').length === 0) await sleep(0);
+      ac.abort('changed my mind');
+      const [r] = await gather([starting], { returnExceptions: true });
+      return { r, left: childrenNamed('sleep') };
+    });
+    expect(got.r).toBeInstanceOf(CancelledError);
+    expect(got.left).toEqual([]);
+  }); // CPython test_subprocess: test_cancel_make_subprocess_transport_exec
+
   it('a missing executable: FileNotFoundError, code ENOENT (by path and by PATH search)', async () => {
     const [e1, e2] = await run(async () => {
       const errs: unknown[] = [];
@@ -424,6 +456,10 @@ describe.each(LOOPS)('subprocesses on %s', (name) => {
       await expect(createSubprocessExec('true', [], { passFds: [1] })).rejects.toThrow(/passFds\[0\]/);
       await expect(createSubprocessExec('true', [], { env: { A: 1 } as never })).rejects.toThrow(/env.A/);
       expect(() => loop.subprocessExec(null as never, 'true')).toThrow(/protocolFactory/);
+      expect(() => createSubprocessExec('true', [], { signal: 'stop' as never })).toThrow(/"signal"/);
+      const ac = new AbortController();
+      ac.abort('not now');
+      await expect(createSubprocessExec('true', [], { signal: ac.signal })).rejects.toBeInstanceOf(CancelledError);
     });
     expect(zombies()).toEqual([]);
   }); // CPython test_subprocess: test_shell_invalid_args / test_exec_invalid_args, test_create_subprocess_invalid_args
