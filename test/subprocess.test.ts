@@ -285,12 +285,51 @@ describe.each(LOOPS)('subprocesses on %s', (name) => {
     expect(got.left).toEqual([]);
   }); // CPython test_subprocess: test_cancel_make_subprocess_transport_exec
 
+  it('a small limit pauses the pipe and resumes it; reading after the exit gets everything', async () => {
+    const got = await run(async () => {
+      const proc = await createSubprocessShell('head -c 262144 /dev/zero; exit 1', { stdout: PIPE, limit: 1024 });
+      const transport = proc.stdout!._transport as unknown as { isReading(): boolean };
+      let total = 0;
+      let sawPaused = false;
+      for (;;) {
+        const data = await proc.stdout!.read(65536);
+        if (data.length === 0) break;
+        total += data.length;
+        await sleep(0.01);
+        if (!transport.isReading()) sawPaused = true;
+      }
+      return { total, sawPaused, rc: await proc.wait() };
+    });
+    expect(got).toEqual({ total: 262144, sawPaused: true, rc: 1 });
+  }); // CPython test_subprocess: test_pause_reading, test_read_stdout_after_process_exit
+
+  it('communicate with empty input; stdout to a file given as an fd and as a FileHandle', async () => {
+    tmp = mkdtempSync(path.join(tmpdir(), 'aionode-sp-'));
+    const file1 = path.join(tmp, 'out1');
+    const file2 = path.join(tmp, 'out2');
+    const fd = fs.openSync(file1, 'w');
+    const handle = await fs.promises.open(file2, 'w');
+    const got = await run(async () => {
+      const a = await createSubprocessExec('cat', [], { stdin: PIPE, stdout: PIPE });
+      const [ao] = await a.communicate(Buffer.alloc(0));
+      const b = await createSubprocessShell('echo to-fd', { stdout: fd });
+      const c = await createSubprocessShell('echo to-handle', { stdout: handle });
+      return { ao: ao?.length, rcs: [a.returncode, await b.wait(), await c.wait()] };
+    });
+    fs.closeSync(fd);
+    await handle.close();
+    expect(got).toEqual({ ao: 0, rcs: [0, 0, 0] });
+    expect(fs.readFileSync(file1, 'utf8')).toBe('to-fd\n');
+    expect(fs.readFileSync(file2, 'utf8')).toBe('to-handle\n');
+  }); // CPython test_subprocess: test_empty_input, test_stdin_stdout_file
+
   it('a missing executable: FileNotFoundError, code ENOENT (by path and by PATH search)', async () => {
     const [e1, e2] = await run(async () => {
       const errs: unknown[] = [];
       for (const prog of ['/no/such/program', 'no-such-program-aionode']) {
         try {
-          await createSubprocessExec(prog, ['x'], { stdout: PIPE });
+          // Every pipe requested: none may leak when the spawn fails.
+          await createSubprocessExec(prog, ['x'], { stdin: PIPE, stdout: PIPE, stderr: PIPE });
           errs.push(null);
         } catch (e) {
           errs.push(e);
