@@ -13,6 +13,7 @@
  * implementation serves every loop. See docs/subprocess.md.
  */
 import * as fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { AbstractEventLoop } from './events.js';
 import { BrokenPipeError, describeArg, makeOSError, OSError, RuntimeError } from './exceptions.js';
 import { _setResultUnlessCancelled, type Future } from './futures.js';
@@ -906,6 +907,8 @@ function spawnError(errno: number, step: string, program: string, argv: readonly
     // Node's own wording for the same failure.
     err = makeOSError(`spawn ${program} ${code}`, { errno, code, syscall: `spawn ${program}` });
     Object.assign(err, { path: program, filename: program });
+  } else if (step === 'fork' || step === 'spawn') {
+    err = makeOSError(`spawn ${program} ${code}`, { errno, code, syscall: 'spawn' });
   } else {
     err = makeOSError(`spawn ${program} ${code}: ${step} failed in the child`, { errno, code, syscall: step });
   }
@@ -923,6 +926,8 @@ function spawnChild(argv: readonly string[], candidates: readonly string[], o: S
   passFds.forEach((fd, i) => {
     if (!Number.isInteger(fd) || fd < 3) throw new RangeError(describeArg(`passFds[${i}]`, 'a file descriptor >= 3', fd));
   });
+  // The child keeps them in a fixed table (it may not allocate).
+  if (passFds.length > 255) throw new RangeError(describeArg('passFds', 'at most 255 file descriptors', `${passFds.length} of them`));
   const newSession = o.startNewSession ?? false;
   if (typeof newSession !== 'boolean') throw new TypeError(describeArg('startNewSession', 'a boolean', newSession));
   const group = o.processGroup ?? -1;
@@ -946,7 +951,7 @@ function spawnChild(argv: readonly string[], candidates: readonly string[], o: S
 
 function fileURLToPathSafe(u: URL): string {
   if (u.protocol !== 'file:') throw new TypeError(describeArg('cwd', 'a path string or a file: URL', u.href));
-  return decodeURIComponent(u.pathname);
+  return fileURLToPath(u);
 }
 
 /**
