@@ -38,6 +38,8 @@
         ["OS=='linux'", {
           "sources": [
             "native/socket_ops_unix.cc",
+            "native/spawn.cc",
+            "native/spawn_wrap.cc",
             "native/backends/epoll_selector.cc",
             "native/backends/poll_selector.cc",
             "native/backends/select_selector.cc",
@@ -49,6 +51,8 @@
         ["OS=='mac' or OS=='freebsd' or OS=='openbsd'", {
           "sources": [
             "native/socket_ops_unix.cc",
+            "native/spawn.cc",
+            "native/spawn_wrap.cc",
             "native/backends/poll_selector.cc",
             "native/backends/select_selector.cc"
           ],

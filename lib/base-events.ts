@@ -36,6 +36,17 @@ import type { SSLTransport, StartTlsOptions } from './sslproto.js';
 import type { DriverFactory, LoopDriver } from './driver.js';
 import type { NativeLoopStats } from './native.js';
 import { SignalHandlers } from './signals.js';
+import type { SubprocessProtocol } from './protocols.js';
+import type { ReadTransport, WriteTransport } from './transports.js';
+import type { SubprocessTransport } from './base-subprocess.js';
+import {
+  connectReadPipe as unixConnectReadPipe,
+  connectWritePipe as unixConnectWritePipe,
+  subprocessExec as unixSubprocessExec,
+  subprocessShell as unixSubprocessShell,
+  type PipeLike,
+  type SubprocessOptions,
+} from './unix-events.js';
 
 // Over this many scheduled timers with more than this fraction cancelled,
 // the timer heap is rebuilt without the cancelled ones (asyncio's values).
@@ -794,6 +805,39 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   createDatagramEndpoint<P extends DatagramProtocol>(protocolFactory: () => P, options: CreateDatagramOptions = {}): Task<[DatagramTransport, P]> {
     checkFactory(protocolFactory);
     return this.createTask(createDatagramEndpointGen(this, protocolFactory, options)) as Task<[DatagramTransport, P]>;
+  }
+
+  // ------------------------------------------------------------ pipes and subprocesses (unix-events.ts)
+
+  /**
+   * Wraps the read end of a pipe, FIFO, character device or socket (an fd,
+   * a FileHandle, or an object with `fd`/`fileno()`; the transport owns and
+   * closes it) in a read transport and a protocol from `protocolFactory`.
+   * @example
+   * const reader = new StreamReader();
+   * await loop.connectReadPipe(() => new StreamReaderProtocol(reader), 0);
+   */
+  connectReadPipe<P extends BaseProtocol>(protocolFactory: () => P, pipe: PipeLike): Task<[ReadTransport, P]> {
+    return unixConnectReadPipe(this, protocolFactory, pipe);
+  }
+
+  /** As connectReadPipe, for the write end: a write transport with flow control. */
+  connectWritePipe<P extends BaseProtocol>(protocolFactory: () => P, pipe: PipeLike): Task<[WriteTransport, P]> {
+    return unixConnectWritePipe(this, protocolFactory, pipe);
+  }
+
+  /**
+   * Runs `program` with `args` (no shell); resolves with `[transport,
+   * protocol]` once the child's pipes are connected.
+   * @throws FileNotFoundError (code 'ENOENT') through the Task when the program is missing.
+   */
+  subprocessExec<P extends SubprocessProtocol>(protocolFactory: () => P, program: string, args?: readonly string[], options?: SubprocessOptions): Task<[SubprocessTransport, P]> {
+    return unixSubprocessExec(this, protocolFactory, program, args, options);
+  }
+
+  /** Runs `cmd` through /bin/sh -c; as subprocessExec. */
+  subprocessShell<P extends SubprocessProtocol>(protocolFactory: () => P, cmd: string, options?: SubprocessOptions): Task<[SubprocessTransport, P]> {
+    return unixSubprocessShell(this, protocolFactory, cmd, options);
   }
 
   override toString(): string {

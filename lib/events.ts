@@ -16,6 +16,10 @@ import type { BaseProtocol, DatagramProtocol } from './protocols.js';
 import type { DatagramTransport, Transport } from './transports.js';
 import type { Socket, SockAddr } from './socket.js';
 import type { SSLTransport, StartTlsOptions } from './sslproto.js';
+import type { SubprocessProtocol } from './protocols.js';
+import type { ReadTransport, WriteTransport } from './transports.js';
+import type { SubprocessTransport } from './base-subprocess.js';
+import type { PipeLike, SubprocessOptions } from './unix-events.js';
 
 /** A file for sendfile: an fd, a FileHandle (`fd`), or an object with `fileno()`. */
 export type FileLike = number | { fd: number } | { fileno(): number };
@@ -241,6 +245,12 @@ export abstract class AbstractEventLoop {
     options?: { ssl?: unknown; sslHandshakeTimeout?: number; sslShutdownTimeout?: number },
   ): Task<[Transport, P]>;
   abstract createDatagramEndpoint<P extends DatagramProtocol>(protocolFactory: () => P, options?: CreateDatagramOptions): Task<[DatagramTransport, P]>;
+
+  // Pipes and subprocesses (unix-events.ts).
+  abstract connectReadPipe<P extends BaseProtocol>(protocolFactory: () => P, pipe: PipeLike): Task<[ReadTransport, P]>;
+  abstract connectWritePipe<P extends BaseProtocol>(protocolFactory: () => P, pipe: PipeLike): Task<[WriteTransport, P]>;
+  abstract subprocessExec<P extends SubprocessProtocol>(protocolFactory: () => P, program: string, args?: readonly string[], options?: SubprocessOptions): Task<[SubprocessTransport, P]>;
+  abstract subprocessShell<P extends SubprocessProtocol>(protocolFactory: () => P, cmd: string, options?: SubprocessOptions): Task<[SubprocessTransport, P]>;
 
   // Low-level socket operations (sock_*): the socket must be non-blocking.
   abstract sockRecv(sock: Socket, nbytes: number): Future<Buffer>;

@@ -102,6 +102,20 @@ export {
 } from './streams.js';
 export { Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier } from './locks.js';
 export {
+  createSubprocessExec,
+  createSubprocessShell,
+  Process,
+  SubprocessStreamProtocol,
+  PIPE,
+  STDOUT,
+  DEVNULL,
+  type CreateSubprocessOptions,
+  type SubprocessOptions,
+  type StdioOption,
+} from './subprocess.js';
+export { SubprocessTransport, BaseSubprocessTransport } from './base-subprocess.js';
+export { UnixReadPipeTransport, UnixWritePipeTransport, UnixSubprocessTransport, type PipeLike } from './unix-events.js';
+export {
   Queue,
   PriorityQueue,
   LifoQueue,

@@ -274,6 +274,36 @@ export interface NativeBinding {
   /** Socket constants and positive errno values of this platform (frozen). */
   constants: NativeSocketConstants;
 
+  // ---- child processes and pipes (native/spawn_wrap.cc, issue 10) ----
+
+  /**
+   * Starts a child (vfork + execve): `candidates` are the paths to try in
+   * order (the caller did the PATH search), `stdio` the fds that become the
+   * child's 0, 1, 2 (-1: inherit), `passFds` further fds (>= 3) it keeps;
+   * every other fd is closed in the child. Returns the pid, or -errno with
+   * `failure` set to `[step, candidateIndex]` (step: 'execve', 'chdir',
+   * 'dup2', 'setsid', 'setpgid', 'fcntl', 'fork'); the failed child is reaped.
+   */
+  spawn(
+    candidates: readonly string[],
+    argv: readonly string[],
+    env: readonly string[],
+    cwd: string | null,
+    stdio: readonly [number, number, number],
+    passFds: readonly number[],
+    newSession: boolean,
+    processGroup: number,
+    failure: unknown[],
+  ): number;
+  /** pidfd_open(2): an owned close-on-exec fd readable once `pid` exits, or -errno (-ENOSYS, -EPERM, -ESRCH). */
+  pidfdOpen(pid: number): number;
+  /** waitpid(pid, WNOHANG): the return code (-signal when killed), or null while it runs; throws ChildProcessError (ECHILD). */
+  reap(pid: number): number | null;
+  /** pipe2(O_CLOEXEC): `[readFd, writeFd]`, both blocking and owned; `size` > 0 asks for that capacity (F_SETPIPE_SZ, best effort). */
+  pipe(size?: number): [number, number];
+  /** Sets (true) or clears (false) blocking mode: O_NONBLOCK off or on. */
+  setBlocking(fd: number, blocking: boolean): void;
+
   abiVersion: number;
 }
 

@@ -16,6 +16,7 @@
 namespace aionode {
 
 void InitSocketOps(Napi::Env env, Napi::Object exports);
+void InitSpawnOps(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -78,6 +79,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   SetFunction<ErrnoNameJs>(env, exports, "errnoName");
   SetFunction<SetErrorFactory>(env, exports, "setErrorFactory");
   InitSocketOps(env, exports);
+  InitSpawnOps(env, exports);
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   return exports;
 }
