@@ -16,6 +16,7 @@
 namespace aionode {
 
 void InitSocketOps(Napi::Env env, Napi::Object exports);
+void InitChannels(Napi::Env env, Napi::Object exports);  // channel_wrap.cc
 
 namespace {
 
@@ -78,6 +79,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   SetFunction<ErrnoNameJs>(env, exports, "errnoName");
   SetFunction<SetErrorFactory>(env, exports, "setErrorFactory");
   InitSocketOps(env, exports);
+  InitChannels(env, exports);
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   return exports;
 }
