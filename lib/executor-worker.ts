@@ -30,15 +30,16 @@ const requireHere = createRequire(__filename);
 function compile(src: string): (...args: unknown[]) => unknown {
   let fn = compiled.get(src);
   if (fn !== undefined) return fn;
-  // Indirect eval: global scope, so the function sees only globals, as it
-  // would if it had been written at the top of a module of its own.
-  const geval = eval;
+  // Compiled at global scope with one name added, `require`, so the
+  // function sees what the top of a CommonJS module of its own would see
+  // (globals, built-in modules, packages), and nothing of where it was
+  // written.
   try {
-    fn = geval(`(${src})\n`) as (...args: unknown[]) => unknown;
+    fn = new Function('require', `return (${src}\n);`)(requireHere) as (...args: unknown[]) => unknown;
   } catch (e) {
     if (!(e instanceof SyntaxError)) throw e;
     // Method shorthand (`name(a) { ... }`) is not an expression by itself.
-    const obj = geval(`({${src}\n})`) as Record<string, (...args: unknown[]) => unknown>;
+    const obj = new Function('require', `return ({${src}\n});`)(requireHere) as Record<string, (...args: unknown[]) => unknown>;
     fn = Object.values(obj)[0];
   }
   if (typeof fn !== 'function') throw new TypeError('the shipped source is not a function');

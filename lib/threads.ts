@@ -408,8 +408,9 @@ class LoopChannel {
   readonly native: NativeChannel;
   readonly loop: AbstractEventLoop;
   readonly onMessage: ((msg: any) => unknown) | null;
-  // Remote calls running here: `${replyTo}:${callId}` -> task.
-  readonly calls = new Map<string, Future<unknown>>();
+  // Remote calls received here and not answered yet: `${replyTo}:${callId}`
+  // -> their task, or null while the call waits for the loop to start it.
+  readonly calls = new Map<string, Future<unknown> | null>();
   // Held strongly here; the native side holds it weakly (a dropped loop is collected).
   readonly #deliver: (kinds: Int32Array, data: Buffer, ends: Uint32Array) => void;
 
@@ -442,12 +443,23 @@ class LoopChannel {
         case KIND_MESSAGE:
           if (this.onMessage !== null) this.loop.callSoon(this.onMessage, msg);
           break;
-        case KIND_CALL:
-          this.loop.callSoon(() => this.#startCall(msg as CallRequest));
+        case KIND_CALL: {
+          const req = msg as CallRequest;
+          this.calls.set(`${req.replyTo}:${req.callId}`, null);
+          this.loop.callSoon(() => this.#startCall(req));
           break;
+        }
         case KIND_CANCEL: {
           const m = msg as { callId: number; replyTo: string };
-          this.loop.callSoon(() => this.calls.get(`${m.replyTo}:${m.callId}`)?.cancel());
+          const key = `${m.replyTo}:${m.callId}`;
+          const task = this.calls.get(key);
+          if (task === null) {
+            // Not started yet: it never will be (asyncio cancels the task before its first step).
+            this.calls.delete(key);
+            reply(m.replyTo, { callId: m.callId, cancelled: true });
+          } else if (task !== undefined) {
+            this.loop.callSoon(() => task.cancel());
+          }
           break;
         }
         default:
@@ -458,11 +470,15 @@ class LoopChannel {
 
   #startCall(req: CallRequest): void {
     const key = `${req.replyTo}:${req.callId}`;
+    // Cancelled (or answered by close()) before it could start.
+    if (this.calls.get(key) !== null) return;
     let task: Future<unknown>;
     try {
       const fn = loadExport(req.filename, req.name);
-      task = this.loop.createTask(() => fn(...req.args) as never);
+      const call = { [req.name]: () => fn(...req.args) }[req.name];
+      task = this.loop.createTask(call as never);
     } catch (exc) {
+      this.calls.delete(key);
       reply(req.replyTo, { callId: req.callId, ok: false, error: packError(exc) });
       return;
     }
