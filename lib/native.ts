@@ -434,8 +434,12 @@ export interface NativeChannel {
 // Declaration merging: the channel half of the addon's surface.
 export interface NativeBinding {
   NativeChannel: new (onMessages: (kinds: Int32Array, data: Buffer, ends: Uint32Array) => void) => NativeChannel;
-  /** From any thread: 0, -ENOENT (no such channel) or -EPIPE (closed). */
-  channelPost(id: string, kind: number, bytes: Uint8Array): number;
+  /**
+   * From any thread: 0, -ENOENT (no such channel) or -EPIPE (closed). The
+   * payload's bytes: a Uint8Array's, a string's UTF-8, a number's 8-byte
+   * native-endian double, none for undefined.
+   */
+  channelPost(id: string, kind: number, payload: Uint8Array | string | number | undefined): number;
   /** Live channels in the process (leak checks). */
   channelCount(): number;
 }

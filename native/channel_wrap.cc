@@ -269,7 +269,11 @@ bool ParseId(const Napi::Value& v, uint64_t* out) {
   return true;
 }
 
-// channelPost(id: string, kind: int32, bytes: Uint8Array) -> 0 | -errno.
+// channelPost(id: string, kind: int32, payload) -> 0 | -errno, payload one
+// of: a Uint8Array (its bytes), a string (its UTF-8), a number (8 bytes,
+// a little-endian double) or undefined (no bytes). Strings and numbers
+// skip v8.serialize on the sender, by far the costliest part of a small
+// post; lib/threads.ts tags the encoding in `kind`.
 Napi::Value ChannelPost(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint64_t id = 0;
@@ -278,12 +282,29 @@ Napi::Value ChannelPost(const Napi::CallbackInfo& info) {
   }
   if (!info[1].IsNumber()) ThrowArgType(env, "kind", "an int32", info[1]);
   int32_t kind = info[1].As<Napi::Number>().Int32Value();
-  if (!info[2].IsTypedArray() ||
-      info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    ThrowArgType(env, "bytes", "a Uint8Array", info[2]);
+  napi_value v = info[2];
+  napi_valuetype t = napi_undefined;
+  napi_typeof(env, v, &t);
+  std::string bytes;
+  if (t == napi_string) {
+    size_t len = 0;
+    NAPI_THROW_IF_FAILED(env, napi_get_value_string_utf8(env, v, nullptr, 0, &len), Napi::Value());
+    bytes.resize(len + 1);
+    NAPI_THROW_IF_FAILED(env, napi_get_value_string_utf8(env, v, &bytes[0], len + 1, &len), Napi::Value());
+    bytes.resize(len);
+  } else if (t == napi_number) {
+    double d = 0;
+    napi_get_value_double(env, v, &d);
+    bytes.assign(reinterpret_cast<const char*>(&d), sizeof d);
+  } else if (t != napi_undefined) {
+    if (!info[2].IsTypedArray() ||
+        info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      ThrowArgType(env, "payload", "a Uint8Array, a string, a number or undefined", info[2]);
+    }
+    auto u8 = info[2].As<Napi::Uint8Array>();
+    if (u8.ByteLength() > 0) bytes.assign(reinterpret_cast<const char*>(u8.Data()), u8.ByteLength());
   }
-  auto bytes = info[2].As<Napi::Uint8Array>();
-  int rc = channels::Post(id, kind, bytes.Data(), bytes.ByteLength());
+  int rc = channels::Post(id, kind, std::move(bytes));
   return Napi::Number::New(env, rc);
 }
 

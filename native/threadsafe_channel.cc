@@ -7,10 +7,16 @@
 namespace aionode {
 
 int Channel::Post(int32_t kind, const void* data, size_t len) {
+  // Copied before taking the lock: the critical section is a push.
+  std::string bytes;
+  if (len > 0) bytes.assign(static_cast<const char*>(data), len);
+  return Post(kind, std::move(bytes));
+}
+
+int Channel::Post(int32_t kind, std::string&& bytes) {
   ChannelMessage m;
   m.kind = kind;
-  // Copied before taking the lock: the critical section is a push.
-  if (len > 0) m.bytes.assign(static_cast<const char*>(data), len);
+  m.bytes = std::move(bytes);
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return -EPIPE;
   q_.push_back(std::move(m));
@@ -111,6 +117,12 @@ int Post(uint64_t id, int32_t kind, const void* data, size_t len) {
   std::shared_ptr<Channel> ch = Find(id);
   if (!ch) return -ENOENT;
   return ch->Post(kind, data, len);
+}
+
+int Post(uint64_t id, int32_t kind, std::string&& bytes) {
+  std::shared_ptr<Channel> ch = Find(id);
+  if (!ch) return -ENOENT;
+  return ch->Post(kind, std::move(bytes));
 }
 
 size_t Count() {

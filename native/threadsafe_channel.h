@@ -51,6 +51,8 @@ class Channel {
   // Appends a message; wakes the target when it was idle. 0, or -EPIPE when
   // the channel is closed.
   int Post(int32_t kind, const void* data, size_t len);
+  // The same, taking the payload over (no copy).
+  int Post(int32_t kind, std::string&& bytes);
 
   // Moves every queued message into *out (appended, FIFO) and re-enables
   // the wake-up. Returns how many were moved (0 when closed).
@@ -91,6 +93,7 @@ void Remove(const std::shared_ptr<Channel>& ch);
 
 // Post through the registry: 0, -ENOENT (no such id), -EPIPE (closed).
 int Post(uint64_t id, int32_t kind, const void* data, size_t len);
+int Post(uint64_t id, int32_t kind, std::string&& bytes);
 
 // Live registered channels (for leak tests).
 size_t Count();

@@ -202,6 +202,16 @@ describe.each(LOOPS)('threads on %s', (loopName) => {
       expect(binding().channelCount()).toBe(channelsBefore);
     });
 
+    it('scalars and objects arrive as they were sent', async () => {
+      const got: unknown[] = [];
+      const ref = loop.threadsafeHandle((m) => got.push(m));
+      const sent = [0, -0, 1.5, NaN, -Infinity, 2 ** 53, '', 'héllo ✓ 𝄞', 'a\0b', true, false, null, undefined, 10n, [1, 'x'], { a: new Date(0) }];
+      for (const m of sent) postToLoop(ref, m);
+      await runUntil(loop, () => got.length === sent.length);
+      expect(got).toEqual(sent);
+      expect(Object.is(got[1], -0)).toBe(true);
+    });
+
     it('messages posted before the loop runs wait for it', async () => {
       const got: number[] = [];
       const ref = loop.threadsafeHandle((m: number) => got.push(m));
