@@ -39,6 +39,7 @@ import {
 } from './exceptions.js';
 import { Future, isFuture } from './futures.js';
 import { isGenerator } from './coroutines.js';
+import { logErrorSafely, showException } from './log.js';
 import { binding, type NativeChannel } from './native.js';
 
 // Message kinds on a channel (the native FIFO carries an int32 tag).
@@ -274,9 +275,8 @@ export class ConcurrentFuture<T = unknown> implements PromiseLike<T> {
       try {
         cb(this);
       } catch (e) {
-        queueMicrotask(() => {
-          throw e;
-        });
+        // concurrent.futures logs and carries on: the other callbacks still run.
+        logErrorSafely(`exception calling callback for ${this.toString()}: ${showException(e)}`);
       }
     }
   }
@@ -398,7 +398,7 @@ export class LoopHandle implements LoopRef {
     this.#channel = null;
   }
 
-  /** Whether posts to this reference fail (always false for a reference that crossed threads: unknown here). */
+  /** Whether this handle (on the loop's own thread) was closed, or its loop was. */
   get closed(): boolean {
     return this.#channel === null || this.#channel.closed;
   }
@@ -705,7 +705,14 @@ function onReplies(kinds: Int32Array, data: Buffer, ends: Uint32Array): void {
     const bytes = data.subarray(start, ends[i]);
     start = ends[i];
     if (kinds[i] !== KIND_REPLY) continue;
-    const r = v8.deserialize(bytes) as Reply;
+    let r: Reply;
+    try {
+      r = v8.deserialize(bytes) as Reply;
+    } catch (e) {
+      // Only our own replies arrive here; one that cannot be read is a bug, not a reason to crash.
+      logErrorSafely(`runCoroutineThreadsafe: unreadable reply dropped: ${showException(e)}`);
+      continue;
+    }
     const p = pendingCalls.get(r.callId);
     if (p === undefined) continue;
     pendingCalls.delete(r.callId);
