@@ -47,10 +47,15 @@ struct ChannelCore {
 
 void WakeAsync(void* arg) { uv_async_send(static_cast<uv_async_t*>(arg)); }
 
+void DetachOwner(ChannelCore* c);
+
 void OnClosed(uv_handle_t* h) {
   auto* c = static_cast<ChannelCore*>(h->data);
   delete reinterpret_cast<uv_async_t*>(h);
   if (c->cleanup != nullptr) napi_remove_async_cleanup_hook(c->cleanup);
+  // A wrapper still alive (teardown closed the core first) must not reach
+  // the freed core from its finalizer.
+  DetachOwner(c);
   delete c;
 }
 
@@ -66,7 +71,6 @@ void CloseChannelCore(ChannelCore* c) noexcept {
 void OnCleanup(napi_async_cleanup_hook_handle handle, void* arg) {
   auto* c = static_cast<ChannelCore*>(arg);
   c->cleanup = handle;
-  c->owner = nullptr;
   CloseChannelCore(c);
 }
 
@@ -241,6 +245,11 @@ class ChannelWrap : public Napi::ObjectWrap<ChannelWrap> {
   napi_ref self_ref_ = nullptr;
   napi_async_context async_context_ = nullptr;
 };
+
+void DetachOwner(ChannelCore* c) {
+  if (c->owner != nullptr) c->owner->Detach();
+  c->owner = nullptr;
+}
 
 void OnAsync(uv_async_t* h) {
   auto* c = static_cast<ChannelCore*>(h->data);

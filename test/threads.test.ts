@@ -257,13 +257,13 @@ describe.each(LOOPS)('threads on %s', (loopName) => {
       expect(fdCount()).toBeLessThanOrEqual(fds);
     });
 
-    it('terminate() while another thread posts as fast as it can does not crash', async () => {
+    it.each([0, 5, 20])('terminate() after %i ms while this thread posts as fast as it can does not crash', async (delay) => {
       const { w, ref } = await loopHost(loopName);
       const gone = exited(w);
       let posted = 0;
       let error: unknown;
       const t0 = Date.now();
-      setTimeout(() => void w.terminate(), 5);
+      setTimeout(() => void w.terminate(), delay);
       // Posts from this thread race the worker's teardown.
       while (Date.now() - t0 < 5000) {
         try {
@@ -277,7 +277,6 @@ describe.each(LOOPS)('threads on %s', (loopName) => {
       }
       await gone;
       expect(error).toEqual(new RuntimeError('Event loop is closed'));
-      expect(posted).toBeGreaterThan(0);
       expect(binding().channelCount()).toBe(channelsBefore);
     });
   });
