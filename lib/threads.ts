@@ -475,6 +475,7 @@ class LoopChannel {
       switch (kinds[i] & KIND_MASK) {
         case KIND_MESSAGE:
           if (this.onMessage !== null) this.loop.callSoon(this.onMessage, msg);
+          else this.loop.callExceptionHandler({ message: 'a message was posted to a threadsafe handle without onMessage: dropped' });
           break;
         case KIND_CALL: {
           const req = msg as CallRequest;
