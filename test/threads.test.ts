@@ -212,6 +212,34 @@ describe.each(LOOPS)('threads on %s', (loopName) => {
       expect(Object.is(got[1], -0)).toBe(true);
     });
 
+    it('objects keep what structured clone keeps: undefined members, holes, shared nodes, cycles', async () => {
+      const got: any[] = [];
+      const ref = loop.threadsafeHandle((m) => got.push(m));
+      const shared = { n: 1 };
+      const cyclic: any = { name: 'c' };
+      cyclic.self = cyclic;
+      class Point {
+        constructor(
+          public x: number,
+          public y: number,
+        ) {}
+      }
+      // eslint-disable-next-line no-sparse-arrays
+      const sent: unknown[] = [{ a: undefined, b: 1 }, [1, , 3], { p: shared, q: shared }, cyclic, new Point(1, 2), { d: new Date(5), m: new Map([[1, 2]]) }, { nan: NaN, neg: -0 }];
+      for (const m of sent) postToLoop(ref, m);
+      await runUntil(loop, () => got.length === sent.length);
+      expect(Object.keys(got[0])).toEqual(['a', 'b']);
+      expect(1 in got[1]).toBe(false);
+      expect(got[1].length).toBe(3);
+      expect(got[2].p).toBe(got[2].q);
+      expect(got[3].self).toBe(got[3]);
+      expect(got[4]).toEqual({ x: 1, y: 2 });
+      expect(got[5].d).toEqual(new Date(5));
+      expect(got[5].m).toEqual(new Map([[1, 2]]));
+      expect(Number.isNaN(got[6].nan)).toBe(true);
+      expect(Object.is(got[6].neg, -0)).toBe(true);
+    });
+
     it('messages posted before the loop runs wait for it', async () => {
       const got: number[] = [];
       const ref = loop.threadsafeHandle((m: number) => got.push(m));
