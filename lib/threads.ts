@@ -18,7 +18,6 @@
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { endianness } from 'node:os';
 import * as v8 from 'node:v8';
 import { getRunningLoop, type AbstractEventLoop, type Handle } from './events.js';
@@ -714,17 +713,11 @@ export function loadExport(filename: string, name: string): (...args: unknown[])
   return fn as (...args: unknown[]) => unknown;
 }
 
-/** The file: URL of a module path (for the docs' examples). */
-export function moduleUrl(filename: string): string {
-  return pathToFileURL(filename).href;
-}
-
 // ---------------------------------------------------------------------------
 // runCoroutineThreadsafe
 
 interface Pending {
   fut: ConcurrentFuture<unknown>;
-  target: string;
 }
 
 let replyChannel: NativeChannel | null = null;
@@ -868,7 +861,7 @@ function runRemote<T>(coro: unknown, ref: LoopRef): ConcurrentFuture<T> {
   const bytes = serialize(req, 'coro.args');
   const fut = new ConcurrentFuture<T>();
   post(ref.id, KIND_CALL, bytes);
-  pendingCalls.set(callId, { fut: fut as ConcurrentFuture<unknown>, target: ref.id });
+  pendingCalls.set(callId, { fut: fut as ConcurrentFuture<unknown> });
   ch.ref();
   fut._onCancel = () => {
     pendingCalls.delete(callId);

@@ -404,6 +404,12 @@ describe.each(LOOPS)('threads on %s', (loopName) => {
         )) as Error;
         expect(missing).toBeInstanceOf(TypeError);
         expect(missing.message).toMatch(/no function export "notAFunction"/);
+        const unclonable = (await runCoroutineThreadsafe({ filename: coros, name: 'returnsFunction' }, ref).then(
+          () => null,
+          (e: unknown) => e,
+        )) as Error;
+        expect(unclonable).toBeInstanceOf(TypeError);
+        expect(unclonable.message).toMatch(/result must be structured-clonable/);
       } finally {
         postToLoop(ref, 'stop');
         await exited(w);
