@@ -21,6 +21,8 @@ import {
   postToLoop,
   runCoroutineThreadsafe,
   sleep,
+  waitFor,
+  wrapFuture,
   type BaseEventLoop,
   type LoopRef,
 } from '../lib/index.js';
@@ -240,6 +242,32 @@ describe.each(LOOPS)('threads on %s', (loopName) => {
       expect(Object.is(got[6].neg, -0)).toBe(true);
     });
 
+    it('a loop dropped without close() is collected and its channel closed', async () => {
+      const ref = ((): LoopRef => {
+        const dropped = newLoop(loopName);
+        return dropped.threadsafeHandle(() => {}).toJSON();
+      })();
+      postToLoop(ref, 'still open');
+      const onWarning = (): void => {};
+      process.on('warning', onWarning);
+      try {
+        let closed = false;
+        for (let i = 0; i < 50 && !closed; i++) {
+          (globalThis as { gc?: () => void }).gc?.();
+          await new Promise((r) => setTimeout(r, 10));
+          try {
+            postToLoop(ref, i);
+          } catch (e) {
+            expect(e).toEqual(new RuntimeError('Event loop is closed'));
+            closed = true;
+          }
+        }
+        expect(closed).toBe(true);
+      } finally {
+        process.off('warning', onWarning);
+      }
+    });
+
     it('messages posted before the loop runs wait for it', async () => {
       const got: number[] = [];
       const ref = loop.threadsafeHandle((m: number) => got.push(m));
@@ -365,6 +393,34 @@ describe.each(LOOPS)('threads on %s', (loopName) => {
       loop.close();
       expect(() => runCoroutineThreadsafe(async () => 1, loop)).toThrow(new RuntimeError('Event loop is closed'));
     });
+  });
+
+  describe('runCoroutineThreadsafe with a timeout', () => {
+    it('waitFor on the wrapped future times out and cancels the task', async () => {
+      let cancelled = false;
+      const fut = runCoroutineThreadsafe(async () => {
+        try {
+          await sleep(3600);
+        } catch (e) {
+          cancelled = e instanceof CancelledError;
+          throw e;
+        }
+      }, loop);
+      const outcome = await runWhile(
+        loop,
+        loop.createTask(async () => {
+          try {
+            await waitFor(wrapFuture(fut), 0.01);
+            return 'finished';
+          } catch (e) {
+            return (e as Error).constructor.name;
+          }
+        }),
+      );
+      expect(outcome).toBe('TimeoutError');
+      await runUntil(loop, () => cancelled);
+      expect(fut.cancelled()).toBe(true);
+    }); // CPython test_tasks: test_run_coroutine_threadsafe_with_timeout
   });
 
   describe('runCoroutineThreadsafe across threads', () => {
