@@ -678,7 +678,7 @@ function refId(loopRef: unknown): string {
 
 /** A function exported by a module, named so another thread can load it. */
 export interface ExportRef {
-  /** Absolute path or file: URL of a CommonJS or ES module. */
+  /** Absolute path or file: URL of a CommonJS or ES module (ES: no top-level await). */
   filename: string;
   /** The export's name (default: `'default'`). */
   name?: string;
@@ -703,7 +703,10 @@ export function checkExportRef(ref: unknown, argName: string): { filename: strin
 
 const requireHere = createRequire(__filename);
 
-/** @internal Loads `filename` (CommonJS; ES modules are not supported synchronously) and returns export `name`. */
+/**
+ * @internal Loads `filename` and returns export `name`: CommonJS, or an ES
+ * module through require(esm) (Node >= 20.19; not one with top-level await).
+ */
 export function loadExport(filename: string, name: string): (...args: unknown[]) => unknown {
   const mod = requireHere(filename) as Record<string, unknown>;
   const fn = name === 'default' && typeof mod === 'function' ? mod : mod?.[name];

@@ -130,6 +130,8 @@ describe.each(LOOPS)('executor on %s', (loopName) => {
   it('runs a { filename, name } module export, and the default export', async () => {
     expect(await runWhile(loop, loop.runInExecutor(null, { filename: blocking, name: 'fib' }, 20))).toBe(6765);
     expect(await runWhile(loop, loop.runInExecutor(null, { filename: blocking }, 10))).toBe(55);
+    const esm = path.join(__dirname, 'fixtures', 'threads', 'esm.mjs');
+    expect(await runWhile(loop, loop.runInExecutor(null, { filename: esm }, 7))).toBe(21);
     const url = `file://${blocking}`;
     expect(await runWhile(loop, loop.runInExecutor(null, { filename: url, name: 'fib' }, 5))).toBe(5);
     const e = await errorOf(loop, loop.runInExecutor(null, { filename: blocking, name: 'nope' }));

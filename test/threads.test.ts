@@ -429,6 +429,8 @@ describe.each(LOOPS)('threads on %s', (loopName) => {
       try {
         expect(await runCoroutineThreadsafe({ filename: coros, name: 'add', args: [40, 2] }, ref)).toBe(42);
         expect(await runCoroutineThreadsafe({ filename: coros, name: 'gen', args: [1] }, ref)).toBe(2);
+        const esm = path.join(fixtures, 'esm.mjs');
+        expect(await runCoroutineThreadsafe({ filename: esm, name: 'addAsync', args: [2, 3] }, ref)).toBe(5);
         // asyncio runs coroutines only: a plain function's value is refused.
         await expect(runCoroutineThreadsafe({ filename: coros, name: 'notAsync', args: [21] }, ref)).rejects.toThrow(
           /a coroutine was expected from notAsync\(\), got 42/,
