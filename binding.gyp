@@ -18,7 +18,9 @@
         "native/batch.cc",
         "native/clock.cc",
         "native/timer_fd.cc",
-        "native/errno_table.cc"
+        "native/errno_table.cc",
+        "native/threadsafe_channel.cc",
+        "native/channel_wrap.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -47,6 +47,8 @@ import {
   type PipeLike,
   type SubprocessOptions,
 } from './unix-events.js';
+import { closeThreadsafeHandles, openThreadsafeHandle, type LoopHandle } from './threads.js';
+import { getDefaultExecutor, runInExecutor, setDefaultExecutor, shutdownDefaultExecutor, type Executor, type ExecutorFn } from './executor.js';
 
 // Over this many scheduled timers with more than this fraction cancelled,
 // the timer heap is rebuilt without the cancelled ones (asyncio's values).
@@ -457,11 +459,64 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   }
 
   /**
-   * Shuts down the default executor. aionode has no thread-pool executor
-   * yet (runInExecutor is a later feature), so there is nothing to wait for.
+   * Shuts down the default executor (asyncio 3.12): no new jobs; waits for
+   * the running ones up to `timeout` seconds (null: no limit), then warns
+   * (RuntimeWarning) and terminates its threads. See lib/executor.ts.
    */
-  shutdownDefaultExecutor(_timeout?: number | null): Promise<void> {
-    return Promise.resolve();
+  shutdownDefaultExecutor(timeout: number | null = null): Promise<void> {
+    return shutdownDefaultExecutor(this, timeout);
+  }
+
+  // ---- threads and executors (issue 10 item 4: lib/threads.ts, lib/executor.ts) ----
+
+  callSoonThreadsafe(callback: Callback, ...args: unknown[]): Handle;
+  callSoonThreadsafe(options: CallbackOptions, callback: Callback, ...args: unknown[]): Handle;
+  /**
+   * asyncio's `call_soon_threadsafe` on the loop's own thread: callSoon
+   * that also wakes the loop, whatever it is waiting in. From another
+   * thread (a worker), post through `threadsafeHandle()` instead: a
+   * function cannot cross threads.
+   */
+  callSoonThreadsafe(first: Callback | CallbackOptions, ...rest: unknown[]): Handle {
+    let context: CallbackContext | undefined;
+    let callback: unknown = first;
+    if (typeof first === 'object' && first !== null) {
+      context = (first as CallbackOptions).context;
+      callback = rest.shift();
+    }
+    this.#checkClosed();
+    checkCallback(callback, 'callSoonThreadsafe');
+    const handle = new Handle(callback, rest, this, context);
+    this._addReady(handle);
+    // asyncio's _write_to_self: wake the loop even when the queue was not empty.
+    if (this.#running && !this.#inPass) this._driver.kick();
+    return handle;
+  }
+
+  /**
+   * A reference other threads can post to (`postToLoop(ref, message)`):
+   * plain data, so it crosses `postMessage`. Each message runs
+   * `onMessage(message)` here as an ordinary Handle, FIFO per sender; the
+   * reference also accepts `runCoroutineThreadsafe` calls. Closed with the
+   * loop (or `ref.close()`): senders then get RuntimeError.
+   */
+  threadsafeHandle(onMessage?: ((message: any) => unknown) | null): LoopHandle {
+    return openThreadsafeHandle(this, onMessage);
+  }
+
+  /**
+   * asyncio's `run_in_executor`: `fn(...args)` on a worker thread of
+   * `executor` (null: the loop's default ThreadPoolExecutor). `fn` is a
+   * self-contained function (its source is shipped) or a `{ filename, name }`
+   * module export; arguments and result are structured-cloned.
+   */
+  runInExecutor<T = unknown>(executor: Executor | null, fn: ExecutorFn, ...args: unknown[]): Future<T> {
+    return runInExecutor<T>(this, executor, fn, ...args);
+  }
+
+  /** Sets the executor runInExecutor(null, ...) uses (a ThreadPoolExecutor). */
+  setDefaultExecutor(executor: Executor): void {
+    setDefaultExecutor(this, executor);
   }
 
   /** Sets the factory createTask uses; null restores the default. */
@@ -540,6 +595,9 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     this.#freeIds = [];
     this._timerCount = 0;
     this._timerCancelledCount = 0;
+    // Threads: senders now get RuntimeError; the default executor stops (asyncio: shutdown(wait=False)).
+    closeThreadsafeHandles(this);
+    void getDefaultExecutor(this)?.shutdown({ wait: false });
     try {
       this._driver.close();
     } finally {

@@ -15,6 +15,8 @@ import type { AddrInfo, CreateConnectionOptions, CreateDatagramOptions, CreateSe
 import type { BaseProtocol, DatagramProtocol } from './protocols.js';
 import type { DatagramTransport, Transport } from './transports.js';
 import type { Socket, SockAddr } from './socket.js';
+import type { LoopHandle } from './threads.js';
+import type { Executor, ExecutorFn } from './executor.js';
 import type { SSLTransport, StartTlsOptions } from './sslproto.js';
 import type { SubprocessProtocol } from './protocols.js';
 import type { ReadTransport, WriteTransport } from './transports.js';
@@ -211,6 +213,13 @@ export abstract class AbstractEventLoop {
   abstract getTaskFactory(): TaskFactory | null;
   abstract shutdownAsyncgens(): Promise<void>;
   abstract shutdownDefaultExecutor(timeout?: number | null): Promise<void>;
+
+  // Threads and executors (lib/threads.ts, lib/executor.ts).
+  abstract callSoonThreadsafe(callback: (...args: any[]) => unknown, ...args: unknown[]): Handle;
+  abstract callSoonThreadsafe(options: CallbackOptions, callback: (...args: any[]) => unknown, ...args: unknown[]): Handle;
+  abstract threadsafeHandle(onMessage?: ((message: any) => unknown) | null): LoopHandle;
+  abstract runInExecutor<T = unknown>(executor: Executor | null, fn: ExecutorFn, ...args: unknown[]): Future<T>;
+  abstract setDefaultExecutor(executor: Executor): void;
 
   // Network I/O methods returning Futures.
   abstract getaddrinfo(

@@ -168,3 +168,14 @@ export {
 } from './exceptions.js';
 export { logger } from './log.js';
 export { loadBinding, type NativeBinding, type NativeLoopStats } from './native.js';
+export {
+  runCoroutineThreadsafe,
+  postToLoop,
+  wrapFuture,
+  ConcurrentFuture,
+  LoopHandle,
+  type LoopRef,
+  type ExportRef,
+  type PackedError,
+} from './threads.js';
+export { ThreadPoolExecutor, toThread, type Executor, type ExecutorFn, type ThreadPoolExecutorOptions } from './executor.js';

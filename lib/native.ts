@@ -439,3 +439,37 @@ export function binding(): NativeBinding {
   }
   return cached;
 }
+
+// ---- cross-thread channels (issue 10 item 4; native/channel_wrap.cc) ----
+
+/**
+ * A channel whose target is this thread: other threads post serialized
+ * messages to its `id` with `channelPost`; each wake-up drains the FIFO and
+ * calls `onMessages(kinds, data, ends)` once (message i is
+ * `data[ends[i-1] .. ends[i])`). Unref'd unless `ref()`.
+ */
+export interface NativeChannel {
+  /** The process-wide id (a decimal uint64, never reused). */
+  readonly id: string;
+  readonly closed: boolean;
+  /** Messages posted and not yet drained. */
+  readonly queued: number;
+  /** Holds the process (this thread) open while replies are awaited. */
+  ref(): void;
+  unref(): void;
+  /** Stops accepting posts (senders then get -EPIPE/-ENOENT); idempotent. */
+  close(): void;
+}
+
+// Declaration merging: the channel half of the addon's surface.
+export interface NativeBinding {
+  NativeChannel: new (onMessages: (kinds: Int32Array, data: Buffer, ends: Uint32Array) => void) => NativeChannel;
+  /**
+   * From any thread: 0, -ENOENT (no such channel) or -EPIPE (closed). The
+   * payload's bytes: a Uint8Array's, a string's UTF-8, a number's 8-byte
+   * native-endian double, none for undefined.
+   */
+  channelPost(id: string, kind: number, payload: Uint8Array | string | number | undefined): number;
+  /** Live channels in the process (leak checks). */
+  channelCount(): number;
+}

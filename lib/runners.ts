@@ -11,6 +11,9 @@ import { isGenerator, isThenable, type AwaitableLike, type AwaitedOf } from './c
 import { allTasks, gather, type Task } from './tasks.js';
 import { KeyboardInterrupt } from './taskgroups.js';
 
+/** asyncio's constants.THREAD_JOIN_TIMEOUT: how long run() waits for the default executor. */
+const THREAD_JOIN_TIMEOUT = 300;
+
 const enum State {
   CREATED,
   INITIALIZED,
@@ -59,7 +62,8 @@ export class Runner {
     try {
       await cancelAllTasks(loop);
       await loop.runUntilComplete(() => loop.shutdownAsyncgens());
-      await loop.runUntilComplete(() => loop.shutdownDefaultExecutor());
+      // asyncio 3.12: bounded by constants.THREAD_JOIN_TIMEOUT (300 s).
+      await loop.runUntilComplete(() => loop.shutdownDefaultExecutor(THREAD_JOIN_TIMEOUT));
     } finally {
       if (this.#setEventLoop) setEventLoop(null);
       loop.close();

@@ -17,6 +17,7 @@ namespace aionode {
 
 void InitSocketOps(Napi::Env env, Napi::Object exports);
 void InitSpawnOps(Napi::Env env, Napi::Object exports);
+void InitChannels(Napi::Env env, Napi::Object exports);  // channel_wrap.cc
 
 namespace {
 
@@ -80,6 +81,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   SetFunction<SetErrorFactory>(env, exports, "setErrorFactory");
   InitSocketOps(env, exports);
   InitSpawnOps(env, exports);
+  InitChannels(env, exports);
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   return exports;
 }

@@ -47,6 +47,8 @@ void RunSocketTests(void (*run)(const std::string&, const std::function<void()>&
                     void (*fail)(const std::string&));  // socket_test.cc
 void RunIoUringTests(void (*run)(const std::string&, const std::function<void()>&),
                      void (*fail)(const std::string&));  // io_uring_test.cc
+void RunChannelTests(void (*run)(const std::string&, const std::function<void()>&),
+                     void (*fail)(const std::string&));  // channel_test.cc
 namespace {
 
 // ---- harness ---------------------------------------------------------------
@@ -1176,6 +1178,7 @@ int main() {
   Run("timer fd: arm, fire, disarm, drain", TestTimerFd);
   RunSocketTests(Run, Fail);
   RunIoUringTests(Run, Fail);
+  RunChannelTests(Run, Fail);
   std::printf("# %.0f ms\n", static_cast<double>(MonotonicNs() - start) / 1e6);
   std::printf("core: %d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;

@@ -1,0 +1,105 @@
+// Cross-thread message channels (issue 10 item 4): how a worker_thread (or
+// any thread) hands a message to an event loop that lives on another thread.
+//
+// A Channel is a mutex-guarded FIFO of opaque byte strings (the binding
+// fills them with v8.serialize output) plus the target's wake-up, a plain
+// function pointer (uv_async_send in the binding). Channels live in one
+// process-global registry keyed by a 64-bit id that is never reused, so a
+// stale id names nothing instead of someone else's loop. Senders look the id
+// up per post and hold the channel (shared_ptr) only for the post itself.
+//
+// Ordering: one FIFO per channel, appended under its mutex, so messages from
+// one sender arrive in the order that sender posted them (and every sender's
+// posts interleave in the order they took the lock).
+//
+// Lifetime: Close() marks the channel closed and forgets the wake-up under
+// the same mutex Post() calls the wake-up under, so once Close() returns no
+// thread can touch the target's wake-up any more and the binding may free it
+// (uv_close). Posts after Close() fail with -EPIPE; an id that was never
+// registered or has been removed fails with -ENOENT. No Node or libuv
+// headers here; every call returns 0, a count or -errno.
+#ifndef AIONODE_THREADSAFE_CHANNEL_H_
+#define AIONODE_THREADSAFE_CHANNEL_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace aionode {
+
+struct ChannelMessage {
+  int32_t kind = 0;   // caller-defined tag (user message, call, cancel, reply)
+  std::string bytes;  // opaque payload
+};
+
+class Channel {
+ public:
+  // Called with the channel's mutex held, on the posting thread, when the
+  // FIFO goes from "drained" to "has something": must be async-signal-ish
+  // cheap and must not call back into the channel.
+  using Wake = void (*)(void* arg);
+
+  Channel(uint64_t id, Wake wake, void* arg) : id_(id), wake_(wake), arg_(arg) {}
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+
+  uint64_t id() const { return id_; }
+
+  // Appends a message; wakes the target when it was idle. 0, or -EPIPE when
+  // the channel is closed.
+  int Post(int32_t kind, const void* data, size_t len);
+  // The same, taking the payload over (no copy).
+  int Post(int32_t kind, std::string&& bytes);
+
+  // Moves every queued message into *out (appended, FIFO) and re-enables
+  // the wake-up. Returns how many were moved (0 when closed).
+  size_t Drain(std::vector<ChannelMessage>* out);
+
+  // Closed channels accept nothing and forget their wake-up; queued
+  // messages are dropped. Idempotent. Returns the count dropped.
+  size_t Close();
+
+  bool closed() const;
+  size_t queued() const;
+  // Wake-ups requested so far (a burst of posts before a drain costs one).
+  uint64_t wakes() const;
+
+ private:
+  const uint64_t id_;
+  mutable std::mutex mu_;
+  std::deque<ChannelMessage> q_;
+  Wake wake_;
+  void* arg_;
+  bool closed_ = false;
+  bool signalled_ = false;  // a wake-up is outstanding: Drain has not run since
+  uint64_t wakes_ = 0;
+};
+
+// The process-global registry. Thread-safe.
+namespace channels {
+
+// Creates and registers a channel with a fresh id (never 0, never reused).
+std::shared_ptr<Channel> Open(Channel::Wake wake, void* arg);
+
+// The channel with `id`, or null when there is none (closed and removed, or
+// never opened).
+std::shared_ptr<Channel> Find(uint64_t id);
+
+// Closes the channel and drops it from the registry (idempotent).
+void Remove(const std::shared_ptr<Channel>& ch);
+
+// Post through the registry: 0, -ENOENT (no such id), -EPIPE (closed).
+int Post(uint64_t id, int32_t kind, const void* data, size_t len);
+int Post(uint64_t id, int32_t kind, std::string&& bytes);
+
+// Live registered channels (for leak tests).
+size_t Count();
+
+}  // namespace channels
+
+}  // namespace aionode
+
+#endif  // AIONODE_THREADSAFE_CHANNEL_H_
