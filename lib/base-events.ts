@@ -46,6 +46,7 @@ import {
   subprocessShell as unixSubprocessShell,
   type PipeLike,
   type SubprocessOptions,
+  _orphanChildren,
 } from './unix-events.js';
 import { closeThreadsafeHandles, openThreadsafeHandle, type LoopHandle } from './threads.js';
 import { getDefaultExecutor, runInExecutor, setDefaultExecutor, shutdownDefaultExecutor, type Executor, type ExecutorFn } from './executor.js';
@@ -597,6 +598,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     this._timerCancelledCount = 0;
     // Threads: senders now get RuntimeError; the default executor stops (asyncio: shutdown(wait=False)).
     closeThreadsafeHandles(this);
+    _orphanChildren(this);
     void getDefaultExecutor(this)?.shutdown({ wait: false });
     try {
       this._driver.close();

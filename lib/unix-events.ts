@@ -608,14 +608,39 @@ function watchChild(loop: PipeLoop, pid: number, onExit: (returncode: number) =>
     fallback.add(loop, pid, onExit);
     return;
   }
+  let mine = pidfdChildren.get(loop);
+  if (mine === undefined) pidfdChildren.set(loop, (mine = new Map()));
   const onReady = (): void => {
     const rc = reapOne(pid);
     if (rc === null) return; // not yet (spurious wakeup): stay registered
     loop._removeReader(pidfd);
     b.close(pidfd);
+    mine.delete(pid);
     onExit(rc);
   };
+  mine.set(pid, pidfd);
   loop._addReader(pidfd, onReady);
+}
+
+// Children watched through a pidfd on each loop: pid -> pidfd.
+const pidfdChildren = new WeakMap<PipeLoop, Map<number, number>>();
+
+/**
+ * @internal The loop is closing: its children that still run are handed to
+ * the process-wide fallback watcher, which reaps them when they exit (and
+ * tells no one: their loop is gone), so a loop closed before its children
+ * leaves no zombie. asyncio leaves them to Popen's finalizer.
+ */
+export function _orphanChildren(loop: AbstractEventLoop): void {
+  const mine = pidfdChildren.get(loop as PipeLoop);
+  if (mine === undefined) return;
+  pidfdChildren.delete(loop as PipeLoop);
+  const b = binding();
+  for (const [pid, pidfd] of mine) {
+    (loop as PipeLoop)._removeReader(pidfd);
+    b.close(pidfd);
+    fallback.add(loop, pid, () => {});
+  }
 }
 
 /** The child's return code once reaped, null while it runs; 255 (logged) if someone else reaped it. */

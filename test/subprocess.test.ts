@@ -503,6 +503,19 @@ describe.each(LOOPS)('subprocesses on %s', (name) => {
     expect(zombies()).toEqual([]);
   }); // CPython test_subprocess: test_shell_invalid_args / test_exec_invalid_args, test_create_subprocess_invalid_args
 
+  it('a loop closed while its child runs leaves no zombie: the child is reaped when it exits', async () => {
+    // A loop of its own, so the fd baseline (taken with `loop` open) holds.
+    const other = newLoop(name);
+    const pid = (await other.runUntilComplete(async () => (await createSubprocessExec('sleep', ['0.3'])).pid)) as number;
+    other.close();
+    expect(_fallbackWatcherState().children).toBeGreaterThanOrEqual(1);
+    expect(childrenNamed('sleep')).toContain(pid);
+    for (let i = 0; i < 100 && _fallbackWatcherState().children > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(_fallbackWatcherState()).toEqual({ children: 0, listening: false });
+    expect(zombies()).toEqual([]);
+    expect(childrenNamed('sleep')).not.toContain(pid);
+  });
+
   it('the SIGCHLD fallback (AIONODE_TEST_NO_PIDFD=1): exits seen, no zombies, child_process unharmed', async () => {
     process.env.AIONODE_TEST_NO_PIDFD = '1';
     try {
