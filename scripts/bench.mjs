@@ -6,7 +6,7 @@
 //
 //   node scripts/bench.mjs [--reps R] [--peers] [--echo] [--only LIST] [--raw FILE]
 //                          [--n N] [--lateness-n N] [--echo-dur S]
-//                          [--echo-configs quick|full] [--no-build]
+//                          [--echo-configs quick|full] [--proc] [--no-build]
 //
 //   --reps R        repetitions of each micro bench and of the burst lateness
 //                   runs (default 3); the serial lateness runs once (N samples)
@@ -17,13 +17,18 @@
 //                   node-net, aionode-proto, aionode-streams, aionode-uring
 //                   (--loop io_uring; skipped with the reason where io_uring
 //                   is not usable); --only echo runs these alone
+//   --proc          also run the subprocess rows (bench/subprocess.mjs: spawn
+//                   and wait vs child_process, communicate 64 MiB; on epoll
+//                   and io_uring) and the thread rows (bench/threads.mjs:
+//                   cross-thread posts vs MessagePort)
 //   --echo-dur S    measured seconds per echo run (default 3, plus 1 s warm-up)
 //   --echo-configs  full (default): 1/10/100 KiB x 10/100 connections + churn
 //                   c10, as the peer harness; quick: 1 KiB x 10/100 only
 //   --only LIST     comma-separated subset of: callsoon_batch callsoon_chain
 //                   timers timers_cancel tasks tasks_async task_mem
 //                   task_mem_async pingpong pingpong_async lateness_burst
-//                   lateness_serial echo (*_async: async-function coroutines)
+//                   lateness_serial echo subprocess threads (*_async:
+//                   async-function coroutines)
 //   --raw FILE      append every result as one JSON line to FILE
 //   --n N           override the micro benches' size (smoke tests only: the
 //                   figures are then not comparable with anything)
@@ -53,8 +58,9 @@ const ALL = [
   'pingpong', 'pingpong_async', 'lateness_burst', 'lateness_serial',
 ];
 
-// Not in the default set: --echo or --only echo adds it.
-const OPTIONAL = ['echo'];
+// Not in the default set: --echo or --only echo adds it; subprocess and
+// threads (bench/subprocess.mjs, bench/threads.mjs) by --only or --proc.
+const OPTIONAL = ['echo', 'subprocess', 'threads'];
 
 function parseArgs(argv) {
   const o = { reps: 3, peers: false, only: new Set(ALL), raw: null, n: 0, latN: 2000, build: true, echoDur: 3, echoConfigs: 'full' };
@@ -67,6 +73,10 @@ function parseArgs(argv) {
     if (a === '--reps') o.reps = posInt(val(), a);
     else if (a === '--peers') o.peers = true;
     else if (a === '--echo') o.only.add('echo');
+    else if (a === '--proc') {
+      o.only.add('subprocess');
+      o.only.add('threads');
+    }
     else if (a === '--echo-dur') o.echoDur = posInt(val(), a);
     else if (a === '--echo-configs') {
       o.echoConfigs = val();
@@ -80,7 +90,7 @@ function parseArgs(argv) {
     else if (a === '--lateness-n') o.latN = posInt(val(), a);
     else if (a === '--no-build') o.build = false;
     else if (a === '-h' || a === '--help') {
-      console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 33).join('\n'));
+      console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1).filter((l, i, a) => a.slice(0, i + 1).every((x) => x.startsWith('//'))).join('\n'));
       process.exit(0);
     } else die(`unknown argument ${a}`);
   }
@@ -364,6 +374,28 @@ if (onceJobs.length > 0) log(`serial lateness: ${opt.latN} timers per row, ~${Ma
 for (const j of onceJobs) record({ ...(await runJob(j)), rep: 1 });
 let echoPinned = false;
 const echoResults = opt.only.has('echo') ? await runEcho() : [];
+// The subprocess and thread benches are whole scripts with their own
+// baselines (child_process, MessagePort) measured in the same process run;
+// their Markdown tables go into the report as they print them.
+const extraTables = [];
+function runScript(title, script, args) {
+  log(`$ node ${script} ${args.join(' ')}`);
+  const r = spawnSync(process.execPath, [path.join(root, script), ...args], { cwd: root, encoding: 'utf8', timeout: JOB_TIMEOUT_MS });
+  if (r.status !== 0) {
+    extraTables.push(`### ${title}`, '', `failed (status ${r.status}${r.error ? `, ${r.error.message}` : ''}): ${(r.stderr ?? '').trim().split('\n').pop()}`, '');
+    return;
+  }
+  const lines = r.stdout.split('\n').filter((l) => !l.startsWith('{'));
+  while (lines.length > 0 && lines[0].trim() === '') lines.shift();
+  while (lines.length > 0 && lines[lines.length - 1].trim() === '') lines.pop();
+  extraTables.push(`### ${title}`, '', ...lines, '');
+  if (opt.raw) for (const l of r.stdout.split('\n')) if (l.startsWith('{')) appendFileSync(opt.raw, `${l}\n`);
+}
+if (opt.only.has('subprocess')) {
+  runScript('Subprocesses (epoll)', 'bench/subprocess.mjs', ['--loop', 'epoll']);
+  runScript('Subprocesses (io_uring)', 'bench/subprocess.mjs', ['--loop', 'io_uring']);
+}
+if (opt.only.has('threads')) runScript('Threads', 'bench/threads.mjs', ['--reps', String(opt.reps)]);
 const loadAfter = loadavg();
 log(`load average after: ${loadAfter}; ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 
@@ -710,5 +742,6 @@ if (goals.length > 0) {
   for (const [g, v, ok] of goals) p(`| ${g} | ${v} | ${ok ? 'yes' : '**no**'} |`);
   p();
 }
+for (const l of extraTables) p(l);
 p(`Total bench time ${((Date.now() - t0) / 1000).toFixed(0)} s.`);
 console.log(out.join('\n'));
