@@ -8,7 +8,7 @@
 // Sanitizer pass (reliability.md §5; issue 8 Deliver 4): the ASan+UBSan
 // addon and core test binary (build-cmake/asan, cmake-js, offline), the
 // core test binary run, then the native-touching vitest files (test/native,
-// test/faults) against that addon in a stock node, with libasan preloaded
+// test/faults, test/threads.test.ts) against that addon in a stock node, with libasan preloaded
 // and the loader pointed at it through AIONODE_NATIVE (child processes and
 // workers inherit both). AIONODE_SKIP_SANITIZERS=1 skips it for quick local
 // runs; CI runs it.
@@ -136,7 +136,8 @@ function sanitizers() {
   coreTest(bin, env);
   const t1 = Date.now();
   vitestRun(
-    ['test/native', 'test/faults'],
+    // threads: the cross-thread channel's native queue, wake-ups and teardown.
+    ['test/native', 'test/faults', 'test/threads.test.ts'],
     path.join(resultsDir, 'vitest-asan.json'),
     { ...env, LD_PRELOAD: asan, AIONODE_NATIVE: addon },
   );
