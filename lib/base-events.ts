@@ -560,6 +560,11 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     return (this.#signals ??= new SignalHandlers(this)).remove(sig);
   }
 
+  /** @internal The callback handling `sig` on this loop, or null (the runner checks its own is still there). */
+  _signalCallback(sig: number | NodeJS.Signals): ((...args: any[]) => unknown) | null {
+    return this.#signals?.callback(sig) ?? null;
+  }
+
   /**
    * Stops the loop after the current pass; before `runForever()`, the next
    * run does one pass and stops.
@@ -587,6 +592,8 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     if (this.#closed) return;
     if (this.#debug) logger.debug(`Close ${this.toString()}`);
     this.#signals?.clear();
+    // While the loop still accepts _removeReader: the pidfds it watches go.
+    _orphanChildren(this);
     this.#closed = true;
     // A never-retrieved check still queued (futures.ts) must register its
     // Future now: dropped, it would leave that Future unreported.
@@ -598,7 +605,6 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     this._timerCancelledCount = 0;
     // Threads: senders now get RuntimeError; the default executor stops (asyncio: shutdown(wait=False)).
     closeThreadsafeHandles(this);
-    _orphanChildren(this);
     void getDefaultExecutor(this)?.shutdown({ wait: false });
     try {
       this._driver.close();
@@ -630,6 +636,16 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     const handle = new Handle(callback, rest, this, context);
     this._addReady(handle);
     return handle;
+  }
+
+  /**
+   * @internal The owner of an fd this loop may watch (a pipe, a pidfd) is
+   * about to close it. Returns true when the loop closes it itself, later:
+   * the proactor does, as the kernel may still hold a poll op naming the
+   * number. The selector loops have nothing in flight: false.
+   */
+  _fdClosing(_fd: number): boolean {
+    return false;
   }
 
   /** @internal Queues a ready item for the next pass. */

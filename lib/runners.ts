@@ -95,10 +95,10 @@ export class Runner {
     // Only when nobody else handles SIGINT, as asyncio only replaces
     // Python's default handler; through the loop's own signal handlers,
     // so Ctrl-C is an ordinary handle on the loop like any other signal.
-    let sigintInstalled = false;
+    let onSigint: (() => void) | null = null;
     if (process.listenerCount('SIGINT') === 0 && isMainThread) {
-      loop.addSignalHandler('SIGINT', () => this.#onSigint(task));
-      sigintInstalled = true;
+      onSigint = () => this.#onSigint(task);
+      loop.addSignalHandler('SIGINT', onSigint);
     }
     this.#interruptCount = 0;
     try {
@@ -111,7 +111,12 @@ export class Runner {
       }
       throw exc;
     } finally {
-      if (sigintInstalled && !loop.isClosed()) loop.removeSignalHandler('SIGINT');
+      // Only if it is still ours: main may have installed its own (asyncio
+      // restores only its own handler too).
+      if (onSigint !== null && !loop.isClosed()) {
+        const current = signalCallback(loop);
+        if (current === undefined || current === onSigint) loop.removeSignalHandler('SIGINT');
+      }
     }
   }
 
@@ -148,6 +153,12 @@ export class Runner {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** The loop's SIGINT callback where it can say (aionode's loops), else undefined. */
+function signalCallback(loop: AbstractEventLoop): unknown {
+  const get = (loop as { _signalCallback?: (sig: string) => unknown })._signalCallback;
+  return typeof get === 'function' ? get.call(loop, 'SIGINT') : undefined;
 }
 
 async function cancelAllTasks(loop: AbstractEventLoop): Promise<void> {

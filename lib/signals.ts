@@ -1,6 +1,9 @@
 /**
  * Unix signal handlers on the loop: `addSignalHandler` /
- * `removeSignalHandler`, ported from CPython's `unix_events.py`.
+ * `removeSignalHandler`.
+ *
+ * Port of CPython Lib/asyncio/unix_events.py (3.14), the signal part of
+ * _UnixSelectorEventLoop.
  *
  * Why on top of `process.on(signal)` and not a signalfd or our own
  * `sigaction`: Node already owns the process's signal dispositions (libuv
@@ -101,6 +104,11 @@ export class SignalHandlers {
     this.#entries.delete(num);
     process.removeListener(entry.name, entry.listener);
     return true;
+  }
+
+  /** The callback installed for `sig`, or null. */
+  callback(sig: unknown): ((...args: any[]) => unknown) | null {
+    return this.#entries.get(checkSignal(sig, 'signalCallback').num)?.handle._callback ?? null;
   }
 
   /** Removes every handler (the loop is closing). */

@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { RuntimeError, sleep, type SelectorEventLoop } from '../lib/index.js';
+import { RuntimeError, Runner, getRunningLoop, sleep, type SelectorEventLoop } from '../lib/index.js';
 import { currentLoopName, LOOPS, newLoop, useLoop } from './helpers/loops.js';
 
 const fixture = path.join(__dirname, 'fixtures', 'signals', 'child.cjs');
@@ -209,6 +209,30 @@ describe.each(LOOPS)('signal handlers on %s', (name) => {
     expect(r.lines).toEqual(['serving', 'SIGTERM: closing', 'closed', 'exit 0']);
     expect(r.status).toBe(0);
   });
+});
+
+describe.each(LOOPS)('the runner and SIGINT on %s', (name) => {
+  useLoop(name);
+
+  it("Runner.run() installs a SIGINT handler for its main task and removes it after, but not one main installed", async () => {
+    const runner = new Runner();
+    try {
+      const before = process.listenerCount('SIGINT');
+      const seen = await runner.run(async () => process.listenerCount('SIGINT') - before);
+      expect(seen).toBe(1);
+      expect(process.listenerCount('SIGINT')).toBe(before);
+      const mine = (): void => {};
+      await runner.run(async () => {
+        getRunningLoop().addSignalHandler('SIGINT', mine);
+      });
+      const loop = runner.getLoop() as SelectorEventLoop;
+      expect(loop._signalCallback('SIGINT')).toBe(mine);
+      expect(process.listenerCount('SIGINT')).toBe(before + 1);
+    } finally {
+      await runner.close();
+    }
+    expect(process.listenerCount('SIGINT')).toBe(0);
+  }); // CPython runners.py Runner.run: restores the SIGINT handler only if it is still its own
 });
 
 describe('signal handlers outside the main thread', () => {
