@@ -92,6 +92,23 @@ function takeReadBuf(): Buffer {
 function giveReadBuf(buf: Buffer): void {
   if (buf.length === STREAM_READ_MIN && readBufPool.length < READ_BUF_POOL_MAX) readBufPool.push(buf);
 }
+/**
+ * The recv-many pool (multishot recv, where the kernel has it): one per
+ * loop, shared by every stream transport's reads, RECV_POOL_COUNT buffers
+ * of RECV_POOL_SIZE bytes. Every read lands in a buffer the kernel takes
+ * from the pool's ring; the bytes are copied out in the batch that reports
+ * them and the buffer goes back to the ring at the next pass, so the pool
+ * stays warm (mapped, in cache) however many connections come and go,
+ * where per-connection read buffers are cold for each new one. Its memory
+ * is only touched as the kernel uses it.
+ */
+const RECV_POOL_SIZE = 16 * 1024;
+const RECV_POOL_COUNT = 256;
+/** A recv-many chunk's value: buffer id above, length in the low 17 bits (proactor.h PackRecvChunk). */
+const RECV_LEN_BITS = 17;
+const RECV_LEN_MASK = (1 << RECV_LEN_BITS) - 1;
+/** The buffer of a read that brought no bytes (EOF, errors). */
+const EMPTY = Buffer.alloc(0);
 /** Largest datagram read, as the selector transport's. */
 const DGRAM_READ_SIZE = 256 * 1024;
 
@@ -184,6 +201,8 @@ export class Op implements ReadyItem {
   polling = false;
   /** The Future a sock* call returned, cancelled when the loop closes. */
   fut: Future<any> | null = null;
+  /** A recv-many chunk's bytes (copied out of the pool), while its callback runs. */
+  data: Buffer | null = null;
 
   constructor(
     readonly loop: BaseProactorEventLoop,
@@ -206,15 +225,16 @@ export class Op implements ReadyItem {
   }
 }
 
-/** One completion of a multishot op (acceptMany): several can be queued in one batch. */
+/** One completion of a multishot op (acceptMany, recvMany): several can be queued in one batch. */
 class MultiCompletion implements ReadyItem {
   constructor(
     readonly op: Op,
     readonly result: number,
     readonly addr: NativeSocketAddress | null,
+    readonly data: Buffer | null = null,
   ) {}
   _run(): void {
-    this.op.loop._complete(this.op, this.result, this.addr);
+    this.op.loop._complete(this.op, this.result, this.addr, this.data);
   }
   toString(): string {
     return `<completion of ${this.op.toString()}>`;
@@ -260,6 +280,12 @@ export class BaseProactorEventLoop extends BaseEventLoop {
   _transports = new Map<number, unknown>();
   /** @internal acceptMany ops of the servers, by listening socket. */
   readonly _acceptOps = new Map<Socket, Op>();
+  /**
+   * @internal The recv-many pool: undefined until the first stream read
+   * asks for it, null where the kernel (or the test hook) has no multishot
+   * recv: stream transports then read with plain recv ops.
+   */
+  _recvPool: Buffer | null | undefined = undefined;
 
   /** @param proactor the completion source; a new {@link IoUringProactor} when omitted. */
   constructor(proactor?: IoUringProactor) {
@@ -365,6 +391,22 @@ export class BaseProactorEventLoop extends BaseEventLoop {
     if (set !== undefined) set.delete(op);
   }
 
+  /** @internal Whether stream reads use recv-many ops (sets the pool up on first call). */
+  _recvManyReady(): boolean {
+    let pool = this._recvPool;
+    if (pool === undefined) {
+      pool = null;
+      const f = this._p.features;
+      if (f.multishotRecv && f.providedBufferRing && !this._p.closed) {
+        const buf = Buffer.allocUnsafeSlow(RECV_POOL_SIZE * RECV_POOL_COUNT);
+        // A refusal (memory limits on the ring) leaves the plain path.
+        if (this._p.providePool(buf, RECV_POOL_SIZE) === 0) pool = buf;
+      }
+      this._recvPool = pool;
+    }
+    return pool !== null;
+  }
+
   /** @internal Whether `op` is still waiting for its (final) completion. */
   _isLive(op: Op): boolean {
     return this._ops.get(op.token) === op;
@@ -392,11 +434,23 @@ export class BaseProactorEventLoop extends BaseEventLoop {
     // No op: a stale pair (cannot happen with unique tokens, but a token
     // is only trusted while its op is live).
     if (op === undefined) return;
-    const addr = op.wantAddr && result >= 0 ? this._p.address(token) : null;
-    if (op.multi && result >= 0) {
-      this._ready.push(new MultiCompletion(op, result, addr));
-      return;
+    if (op.multi) {
+      if (op.kind === 'recvMany') {
+        if (result > 0) {
+          // The bytes are ours only in this batch: copied now.
+          const len = result & RECV_LEN_MASK;
+          const off = (result >>> RECV_LEN_BITS) * RECV_POOL_SIZE;
+          const data = Buffer.allocUnsafe(len);
+          this._recvPool!.copy(data, 0, off, off + len);
+          this._ready.push(new MultiCompletion(op, len, null, data));
+          return;
+        }
+      } else if (result >= 0) {
+        this._ready.push(new MultiCompletion(op, result, op.wantAddr ? this._p.address(token) : null));
+        return;
+      }
     }
+    const addr = op.wantAddr && result >= 0 ? this._p.address(token) : null;
     this.#forget(op);
     op.result = result;
     op.addr = addr;
@@ -404,7 +458,7 @@ export class BaseProactorEventLoop extends BaseEventLoop {
   }
 
   /** @internal Runs a completion (from the ready queue). */
-  _complete(op: Op, result: number, addr: NativeSocketAddress | null): void {
+  _complete(op: Op, result: number, addr: NativeSocketAddress | null, data: Buffer | null = null): void {
     if (this.isClosed()) return;
     const c = constants();
     if (op.polling) {
@@ -424,10 +478,13 @@ export class BaseProactorEventLoop extends BaseEventLoop {
     }
     if (result === -ECANCELED && op.closed) result = -c.EBADF;
     op.addr = addr;
+    op.data = data;
     try {
       op.cb(result, op);
     } catch (exc) {
       this.callExceptionHandler({ message: `Exception in the completion of ${op.toString()}`, exception: exc });
+    } finally {
+      op.data = null;
     }
   }
 
@@ -1508,6 +1565,12 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
   #readBufBusy = false;
   /** A read that completed while reading was paused: delivered on resume. */
   #pending: { buf: Uint8Array; n: number; owner: BaseProtocol | null } | null = null;
+  /**
+   * Chunks a recv-many op brought while reading was paused (the kernel
+   * reads on until the cancel lands), delivered in order on resume, before
+   * a #pending end (EOF, error) of that op.
+   */
+  #held: Buffer[] = [];
   #eofReceived = false;
 
   constructor(
@@ -1549,6 +1612,12 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
     this._loop.callSoon(() => {
       // Paused again before this ran: what is held stays held.
       if (this._paused || this._closing) return;
+      while (this.#held.length > 0) {
+        const data = this.#held.shift()!;
+        this.#deliver(data, data.length, null);
+        // The protocol paused again (or closed): the rest stays held.
+        if (this._paused || this._closing) return;
+      }
       const pending = this.#pending;
       this.#pending = null;
       if (pending !== null) this.#handleRead(pending.n, pending.buf, pending.owner);
@@ -1558,12 +1627,16 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
 
   /** @internal Submits the next read unless one is in flight, reading is paused, or EOF came. */
   _loopReading(): void {
-    if (this._readOp !== null || this._closing || this._paused || this.#eofReceived || this.#pending !== null) return;
+    if (this._readOp !== null || this._closing || this._paused || this.#eofReceived || this.#pending !== null || this.#held.length > 0) return;
     const fd = this._fd;
     if (fd < 0) return;
     let buf: Uint8Array;
     let owner: BaseProtocol | null = null;
     const protocol = this._protocol;
+    if (!(protocol instanceof BufferedProtocol) && this._loop._recvManyReady()) {
+      this.#loopReadingMany(fd);
+      return;
+    }
     if (protocol instanceof BufferedProtocol) {
       // Zero copy: the kernel writes straight into the protocol's buffer.
       try {
@@ -1598,6 +1671,49 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
       this.#onRead(n, buf, owner);
     });
     this._readOp = op;
+  }
+
+  /**
+   * Reads with one recv-many op (multishot recv into the loop's pool) until
+   * EOF, an error, pauseReading() or close(): a completion per chunk, no
+   * resubmission per read. A BufferedProtocol keeps plain recv ops into its
+   * own buffer (zero copy), as without the pool.
+   */
+  #loopReadingMany(fd: number): void {
+    const p = this._loop._p;
+    this._readOp = this._loop._submit(
+      'recvMany',
+      fd,
+      0,
+      (t) => p.recvMany(t, fd),
+      (n, done) => {
+        if (this._readOp !== done) return; // cancelled by close()/abort(): its bytes are not wanted
+        if (n > 0) {
+          this.#onChunk(done.data!);
+          return;
+        }
+        this._readOp = null;
+        if (n < 0 && done.cancelled) {
+          // Ended by pauseReading()'s cancel: read again if reading was
+          // resumed meanwhile (and nothing is held).
+          this._loopReading();
+          return;
+        }
+        this.#onRead(n, EMPTY, null);
+      },
+      { multi: true },
+    );
+  }
+
+  #onChunk(data: Buffer): void {
+    if (this._closing) return;
+    if (this._paused || this.#held.length > 0) {
+      // Taken by the kernel before the cancel landed (or behind chunks
+      // still held): kept, in order, for resumeReading().
+      this.#held.push(data);
+      return;
+    }
+    this.#deliver(data, data.length, null);
   }
 
   #releaseReadBuf(): void {
