@@ -102,8 +102,8 @@ function giveReadBuf(buf: Buffer): void {
  * where per-connection read buffers are cold for each new one. Its memory
  * is only touched as the kernel uses it.
  */
-const RECV_POOL_SIZE = 16 * 1024;
-const RECV_POOL_COUNT = 256;
+const RECV_POOL_SIZE = Number(process.env.XPOOL_SIZE ?? 16 * 1024);
+const RECV_POOL_COUNT = Number(process.env.XPOOL_COUNT ?? 256);
 /** A recv-many chunk's value: buffer id above, length in the low 17 bits (proactor.h PackRecvChunk). */
 const RECV_LEN_BITS = 17;
 const RECV_LEN_MASK = (1 << RECV_LEN_BITS) - 1;
@@ -203,6 +203,8 @@ export class Op implements ReadyItem {
   fut: Future<any> | null = null;
   /** A recv-many chunk's bytes (copied out of the pool), while its callback runs. */
   data: Buffer | null = null;
+  /** The recv-many chunks of this batch not delivered yet (more are added to it). */
+  chunks: ChunkCompletion | null = null;
 
   constructor(
     readonly loop: BaseProactorEventLoop,
@@ -238,6 +240,47 @@ class MultiCompletion implements ReadyItem {
   }
   toString(): string {
     return `<completion of ${this.op.toString()}>`;
+  }
+}
+
+/**
+ * The recv-many chunks of one op in one batch, as one completion. The
+ * bytes are copied out of the pool when it runs: the pool buffers a batch
+ * reports stay ours until that batch returns to the addon (the next pass
+ * gives them back to the kernel), and `_runOnce` runs every item the
+ * batch's events queued before it returns. `batch` checks that.
+ */
+class ChunkCompletion implements ReadyItem {
+  /** (offset, length) pairs in the pool, in order. */
+  readonly pieces: number[];
+  constructor(
+    readonly op: Op,
+    readonly batch: number,
+    off: number,
+    public len: number,
+  ) {
+    this.pieces = [off, len];
+  }
+  _run(): void {
+    const op = this.op;
+    const loop = op.loop;
+    if (op.chunks === this) op.chunks = null;
+    if (loop._batchSeq() !== this.batch) {
+      // Cannot happen (see above); were it to, the bytes are gone.
+      loop._complete(op, -constants().EIO, null);
+      return;
+    }
+    const pool = loop._recvPool!;
+    const p = this.pieces;
+    const data = Buffer.allocUnsafe(this.len);
+    for (let i = 0, at = 0; i < p.length; i += 2) {
+      pool.copy(data, at, p[i], p[i] + p[i + 1]);
+      at += p[i + 1];
+    }
+    loop._complete(op, this.len, null, data);
+  }
+  toString(): string {
+    return `<chunks of ${this.op.toString()}>`;
   }
 }
 
@@ -286,6 +329,8 @@ export class BaseProactorEventLoop extends BaseEventLoop {
    * recv: stream transports then read with plain recv ops.
    */
   _recvPool: Buffer | null | undefined = undefined;
+  /** Counts batches: recv-many bytes are valid only in the batch that reported them. */
+  #batchSeq = 0;
 
   /** @param proactor the completion source; a new {@link IoUringProactor} when omitted. */
   constructor(proactor?: IoUringProactor) {
@@ -391,6 +436,17 @@ export class BaseProactorEventLoop extends BaseEventLoop {
     if (set !== undefined) set.delete(op);
   }
 
+  /** @internal */
+  override _runOnce(nevents: number): number {
+    this.#batchSeq++;
+    return super._runOnce(nevents);
+  }
+
+  /** @internal The current batch's number (ChunkCompletion's check). */
+  _batchSeq(): number {
+    return this.#batchSeq;
+  }
+
   /** @internal Whether stream reads use recv-many ops (sets the pool up on first call). */
   _recvManyReady(): boolean {
     let pool = this._recvPool;
@@ -438,11 +494,19 @@ export class BaseProactorEventLoop extends BaseEventLoop {
       if (op.kind === 'recvMany') {
         if (result > 0) {
           // The bytes are ours only in this batch: copied now.
+          // Where the bytes are; copied out when the completion runs, in
+          // this same batch (see ChunkCompletion). Chunks of one op in one
+          // batch are delivered as one, up to a plain read's size (flow
+          // control and stream limits see reads of the size they expect).
           const len = result & RECV_LEN_MASK;
           const off = (result >>> RECV_LEN_BITS) * RECV_POOL_SIZE;
-          const data = Buffer.allocUnsafe(len);
-          this._recvPool!.copy(data, 0, off, off + len);
-          this._ready.push(new MultiCompletion(op, len, null, data));
+          const c = op.chunks;
+          if (c !== null && c.batch === this.#batchSeq && c.len + len <= STREAM_READ_MAX) {
+            c.pieces.push(off, len);
+            c.len += len;
+          } else {
+            this._ready.push((op.chunks = new ChunkCompletion(op, this.#batchSeq, off, len)));
+          }
           return;
         }
       } else if (result >= 0) {
