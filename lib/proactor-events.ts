@@ -102,8 +102,8 @@ function giveReadBuf(buf: Buffer): void {
  * where per-connection read buffers are cold for each new one. Its memory
  * is only touched as the kernel uses it.
  */
-const RECV_POOL_SIZE = Number(process.env.XPOOL_SIZE ?? 16 * 1024);
-const RECV_POOL_COUNT = Number(process.env.XPOOL_COUNT ?? 256);
+const RECV_POOL_SIZE = 16 * 1024;
+const RECV_POOL_COUNT = 256;
 /** A recv-many chunk's value: buffer id above, length in the low 17 bits (proactor.h PackRecvChunk). */
 const RECV_LEN_BITS = 17;
 const RECV_LEN_MASK = (1 << RECV_LEN_BITS) - 1;
@@ -329,6 +329,9 @@ export class BaseProactorEventLoop extends BaseEventLoop {
    * recv: stream transports then read with plain recv ops.
    */
   _recvPool: Buffer | null | undefined = undefined;
+  /** @internal The pool's [buffer size, count], read when it is made (tests shrink it). */
+  _recvPoolShape: [number, number] = [RECV_POOL_SIZE, RECV_POOL_COUNT];
+  #poolBufSize = RECV_POOL_SIZE;
   /** Counts batches: recv-many bytes are valid only in the batch that reported them. */
   #batchSeq = 0;
 
@@ -454,9 +457,13 @@ export class BaseProactorEventLoop extends BaseEventLoop {
       pool = null;
       const f = this._p.features;
       if (f.multishotRecv && f.providedBufferRing && !this._p.closed) {
-        const buf = Buffer.allocUnsafeSlow(RECV_POOL_SIZE * RECV_POOL_COUNT);
+        const [size, count] = this._recvPoolShape;
+        const buf = Buffer.allocUnsafeSlow(size * count);
         // A refusal (memory limits on the ring) leaves the plain path.
-        if (this._p.providePool(buf, RECV_POOL_SIZE) === 0) pool = buf;
+        if (this._p.providePool(buf, size) === 0) {
+          pool = buf;
+          this.#poolBufSize = size;
+        }
       }
       this._recvPool = pool;
     }
@@ -499,7 +506,7 @@ export class BaseProactorEventLoop extends BaseEventLoop {
           // batch are delivered as one, up to a plain read's size (flow
           // control and stream limits see reads of the size they expect).
           const len = result & RECV_LEN_MASK;
-          const off = (result >>> RECV_LEN_BITS) * RECV_POOL_SIZE;
+          const off = (result >>> RECV_LEN_BITS) * this.#poolBufSize;
           const c = op.chunks;
           if (c !== null && c.batch === this.#batchSeq && c.len + len <= STREAM_READ_MAX) {
             c.pieces.push(off, len);
