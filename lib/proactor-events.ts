@@ -77,6 +77,9 @@ const STREAM_READ_MIN = 16 * 1024;
 const STREAM_READ_MAX = 64 * 1024;
 /** Reads of at least this many bytes hand the read buffer itself to the protocol (see #handleRead). */
 const STREAM_READ_HANDOVER = 32 * 1024;
+/** Consecutive large (>= STREAM_READ_HANDOVER) or small (< BULK_SMALL) reads that switch bulk mode on or off. */
+const BULK_AFTER = 2;
+const BULK_SMALL = 4 * 1024;
 /**
  * Starting-size read buffers of closed connections, reused by new ones: a
  * server with connection churn then allocates none (a buffer goes back
@@ -1642,6 +1645,16 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
    * a #pending end (EOF, error) of that op.
    */
   #held: Buffer[] = [];
+  /**
+   * Bulk mode: reads use plain recv ops into a buffer handed to the
+   * protocol (STREAM_READ_HANDOVER) instead of recv-many. Large reads out
+   * of the pool cost a second copy into fresh (cold) memory, which is what
+   * the handover avoids; small ones are where recv-many saves. Entered after
+   * BULK_AFTER large chunks in a row, left after BULK_AFTER small reads.
+   */
+  #bulk = false;
+  /** Consecutive reads on the other side of the bulk threshold. */
+  #streak = 0;
   #eofReceived = false;
 
   constructor(
@@ -1704,7 +1717,7 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
     let buf: Uint8Array;
     let owner: BaseProtocol | null = null;
     const protocol = this._protocol;
-    if (!(protocol instanceof BufferedProtocol) && this._loop._recvManyReady()) {
+    if (!this.#bulk && !(protocol instanceof BufferedProtocol) && this._loop._recvManyReady()) {
       this.#loopReadingMany(fd);
       return;
     }
@@ -1760,6 +1773,13 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
       (n, done) => {
         if (this._readOp !== done) return; // cancelled by close()/abort(): its bytes are not wanted
         if (n > 0) {
+          if (n < STREAM_READ_HANDOVER) this.#streak = 0;
+          else if (++this.#streak >= BULK_AFTER && !done.cancelled) {
+            // Bulk transfer: plain reads once this op has ended.
+            this.#bulk = true;
+            this.#streak = 0;
+            this._loop._cancelOp(done);
+          }
           this.#onChunk(done.data!);
           return;
         }
@@ -1816,6 +1836,13 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
     if (n === 0) {
       this.#onEof();
       return;
+    }
+    if (this.#bulk) {
+      if (n >= BULK_SMALL) this.#streak = 0;
+      else if (++this.#streak >= BULK_AFTER) {
+        this.#bulk = false;
+        this.#streak = 0;
+      }
     }
     if (owner === null) {
       const grow = n === buf.length && buf.length < STREAM_READ_MAX;

@@ -1230,6 +1230,36 @@ describe.runIf(HAVE_IO_URING).each(['recv-many', 'plain'] as const)('stream read
     }
   });
 
+  it.runIf(mode === 'recv-many')('switches a bulk transfer to plain reads handed over, and back to recv-many for small reads', async () => {
+    loop._recvPoolShape = [16 * 1024, 64]; // large chunks need a real pool
+    const [a, b] = pair();
+    const proto = new TrackedProtocol(loop, tracker, 'bulk-switch');
+    proto.keep = false;
+    const kinds = new Set<string>();
+    let tr!: Transport & { _readOp: { kind: string } | null };
+    const submit = loop._submit.bind(loop);
+    loop._submit = (kind, fd, ...rest) => {
+      if (fd === a.fileno()) kinds.add(kind);
+      return submit(kind, fd, ...rest);
+    };
+    const body = patternBuffer(8 * 1024 * 1024);
+    await loop.runUntilComplete(async () => {
+      tr = (await transport(a, proto)) as typeof tr;
+      await loop.sockSendall(b, body);
+      await until(() => proto.bytes === body.length, 20);
+      expect(kinds.has('recv')).toBe(true); // bulk: plain reads
+      // Small messages one at a time: back to the one recv-many op.
+      for (let i = 0; i < 6; i++) {
+        await loop.sockSendall(b, 'tiny');
+        await until(() => proto.bytes === body.length + 4 * (i + 1));
+      }
+      await passes(2);
+      expect(tr._readOp?.kind).toBe('recvMany');
+      tr.close();
+      await proto.lostFut;
+    });
+  });
+
   it('closing the loop with the read in flight frees everything', async () => {
     const [a, b] = pair();
     const proto = new TrackedProtocol(loop, tracker, 'loop-closed');
