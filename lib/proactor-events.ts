@@ -1645,6 +1645,10 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
    * a #pending end (EOF, error) of that op.
    */
   #held: Buffer[] = [];
+  /** #scheduleHeld's callback is queued. */
+  #heldScheduled = false;
+  /** The batch of the last chunk delivered (see #onChunk). */
+  #lastChunkBatch = -1;
   /**
    * Bulk mode: reads use plain recv ops into a buffer handed to the
    * protocol (STREAM_READ_HANDOVER) instead of recv-many. Large reads out
@@ -1693,14 +1697,30 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
   resumeReading(): void {
     if (this._closing || !this._paused) return;
     this._paused = false;
+    this.#scheduleHeld();
+  }
+
+  /**
+   * Delivers what is held from the next pass on: one chunk per pass, then
+   * a held end (EOF, error), then reads again. Paused again (or closed)
+   * before it runs: what is held stays held.
+   */
+  #scheduleHeld(): void {
+    if (this.#heldScheduled) return;
+    this.#heldScheduled = true;
     this._loop.callSoon(() => {
-      // Paused again before this ran: what is held stays held.
+      this.#heldScheduled = false;
       if (this._paused || this._closing) return;
-      while (this.#held.length > 0) {
-        const data = this.#held.shift()!;
+      const data = this.#held.shift();
+      if (data !== undefined) {
+        this.#lastChunkBatch = this._loop._batchSeq();
         this.#deliver(data, data.length, null);
-        // The protocol paused again (or closed): the rest stays held.
-        if (this._paused || this._closing) return;
+        if (this.#held.length > 0 || this.#pending !== null) {
+          if (!this._paused && !this._closing) this.#scheduleHeld();
+        } else {
+          this._loopReading();
+        }
+        return;
       }
       const pending = this.#pending;
       this.#pending = null;
@@ -1798,12 +1818,18 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
 
   #onChunk(data: Buffer): void {
     if (this._closing) return;
-    if (this._paused || this.#held.length > 0) {
-      // Taken by the kernel before the cancel landed (or behind chunks
-      // still held): kept, in order, for resumeReading().
+    const batch = this._loop._batchSeq();
+    if (this._paused || this.#held.length > 0 || this.#lastChunkBatch === batch) {
+      // Taken by the kernel before the cancel landed, behind chunks still
+      // held, or a second chunk in this pass: kept, in order. One chunk
+      // per pass, as one plain read per pass would bring: a protocol whose
+      // flow control acts a tick later (a Duplex, node:tls) gets the chance
+      // to pause before the kernel's read-ahead floods it.
       this.#held.push(data);
+      if (!this._paused) this.#scheduleHeld();
       return;
     }
+    this.#lastChunkBatch = batch;
     this.#deliver(data, data.length, null);
   }
 
@@ -1816,11 +1842,13 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
   #onRead(n: number, buf: Uint8Array, owner: BaseProtocol | null): void {
     if (this._closing) return;
     if (n === 0) this.#eofReceived = true;
-    if (this._paused) {
+    if (this._paused || this.#held.length > 0) {
       // Held until resumeReading(), EOF and errors included: a paused
       // protocol hears nothing (as on the selector loop, where a paused
       // transport does not read at all; a reset is then found by a write).
+      // Chunks still held (a resume not run yet) go first.
       this.#pending = { buf, n, owner };
+      if (!this._paused) this.#scheduleHeld();
       return;
     }
     this.#handleRead(n, buf, owner);
