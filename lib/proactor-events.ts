@@ -1645,6 +1645,8 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
    * a #pending end (EOF, error) of that op.
    */
   #held: Buffer[] = [];
+  /** SO_LINGER 0 was set: the close resets (see #resetOnClose). */
+  #resetAsked = false;
   /** #scheduleHeld's callback is queued. */
   #heldScheduled = false;
   /** The batch of the last chunk delivered (see #onChunk). */
@@ -1791,7 +1793,12 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
       0,
       (t) => p.recvMany(t, fd),
       (n, done) => {
-        if (this._readOp !== done) return; // cancelled by close()/abort(): its bytes are not wanted
+        if (this._readOp !== done) {
+          // Cancelled by close()/abort(): its bytes are not wanted. The fd
+          // is still open (the proactor closes it after this op's end).
+          if (n > 0) this.#resetOnClose(done.fd);
+          return;
+        }
         if (n > 0) {
           if (n < STREAM_READ_HANDOVER) this.#streak = 0;
           else if (++this.#streak >= BULK_AFTER && !done.cancelled) {
@@ -1831,6 +1838,23 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
     }
     this.#lastChunkBatch = batch;
     this.#deliver(data, data.length, null);
+  }
+
+  /**
+   * Bytes the kernel handed over that the protocol will never get: with
+   * plain reads they would still sit unread in the socket, and closing it
+   * would reset the connection (RST), which tells the peer its data was
+   * not taken. recv-many reads ahead, so the same is asked for explicitly
+   * (SO_LINGER 0: close sends RST). Once per connection.
+   */
+  #resetOnClose(fd: number): void {
+    if (this.#resetAsked) return;
+    this.#resetAsked = true;
+    try {
+      ops().setsockopt(fd, constants().SOL_SOCKET, constants().SO_LINGER, 0);
+    } catch {
+      // Already gone (the peer reset it first): nothing to tell.
+    }
   }
 
   #releaseReadBuf(): void {
@@ -2164,6 +2188,10 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
   }
 
   override _callConnectionLost(exc: Error | undefined): void {
+    const sock = this._sock;
+    if (sock !== null && (this.#held.length > 0 || (this.#pending !== null && this.#pending.n > 0))) {
+      this.#resetOnClose(sock.fileno());
+    }
     super._callConnectionLost(exc);
     if (!this.#readBufBusy) this.#releaseReadBuf();
     const waiter = this._emptyWaiter;

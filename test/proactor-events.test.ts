@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   BufferedProtocol,
   CancelledError,
+  ConnectionResetError,
   DatagramProtocol,
   EpollSelector,
   IoUringProactor,
@@ -1229,6 +1230,37 @@ describe.runIf(HAVE_IO_URING).each(['recv-many', 'plain'] as const)('stream read
       toClose.splice(toClose.indexOf(b), 1);
     }
   });
+
+  it('abort() with bytes taken but never delivered resets the TCP peer, as bytes left unread would', async () => {
+    const listener = new Socket(c().AF_INET, c().SOCK_STREAM);
+    toClose.push(listener);
+    listener.bind(['127.0.0.1', 0]);
+    listener.listen(8);
+    const port = (listener.getsockname() as [string, number])[1];
+    const client = new Socket(c().AF_INET, c().SOCK_STREAM);
+    toClose.push(client);
+    loop._recvPoolShape = [16 * 1024, 64]; // room for chunks beyond the first
+    const proto = new TrackedProtocol(loop, tracker, 'reset');
+    let tr!: Transport;
+    // Paused in the first dataReceived: on recv-many, what the kernel read
+    // ahead in that batch is held (one chunk per pass), never delivered;
+    // with plain reads it is still in the socket.
+    proto.onData = () => tr.pauseReading();
+    await loop.runUntilComplete(async () => {
+      await loop.sockConnect(client, ['127.0.0.1', port]);
+      const [conn] = await loop.sockAccept(listener);
+      toClose.push(conn);
+      tr = await transport(conn, proto);
+      await passes(2);
+      expect(sockets.write(client.fileno(), Buffer.alloc(256 * 1024, 1))).toBeGreaterThan(64 * 1024);
+      await until(() => proto.bytes > 0);
+      await passes(10);
+      expect(tr.isReading()).toBe(false);
+      tr.abort();
+      await proto.lostFut;
+      await expect(loop.sockRecv(client, 1024)).rejects.toBeInstanceOf(ConnectionResetError);
+    });
+  }); // the fault suite's T6, without TLS
 
   // Registered on the recv-many path only (plain reads have no bulk mode).
   if (mode === 'recv-many') it('switches a bulk transfer to plain reads handed over, and back to recv-many for small reads', async () => {
