@@ -64,8 +64,9 @@ export interface NativeProactor {
    * `providedBufferRing`, `pollMultishot`, `cancelFdAll`, `cancelAny`,
    * `extArg`, `nodrop`. Features without a probe flag of their own are read
    * from an opcode or feature bit of the same kernel release (e.g.
-   * multishot accept from IORING_OP_SOCKET, 5.19). `multishotRecv` and
-   * `providedBufferRing` are probed but not used yet.
+   * multishot accept from IORING_OP_SOCKET, 5.19). With both
+   * `multishotRecv` and `providedBufferRing`, `providePool` and `recvMany`
+   * work; without them they return -EOPNOTSUPP.
    */
   readonly features: Readonly<Record<string, boolean>>;
   /** recv into buf[offset, offset+length): completion = bytes, 0 at EOF, or -errno. */
@@ -96,6 +97,27 @@ export interface NativeProactor {
   acceptMany(token: number, fd: number): number;
   /** connect: completion = 0 or -errno. */
   connect(token: number, fd: number, addr: NativeSocketAddress): number;
+  /**
+   * Makes `buf` the pool of `recvMany`: `buf.length / size` buffers of
+   * `size` bytes (a power of two of them, at most 16384; size at most
+   * 131071), held (pinned) until close() has drained the kernel. Once per
+   * proactor. Returns 0, or -EOPNOTSUPP (no multishot recv or provided-buffer
+   * rings here), -EEXIST (already set). Throws TypeError/RangeError for a
+   * bad buffer or size.
+   */
+  providePool(buf: Uint8Array, size: number): number;
+  /**
+   * Multishot recv into the pool: one submission, then a completion per
+   * chunk the kernel reads, until the first result <= 0 (0 at EOF,
+   * -ECANCELED after cancel, -errno), which ends the op. A chunk's result
+   * packs where its bytes are: buffer id `result >>> 17`, length
+   * `result & 0x1ffff`, at `pool[id * size, id * size + length)`. Those
+   * bytes are the caller's only until the batch that delivered them returns
+   * (the buffer then goes back to the kernel): copy them in the batch.
+   * When the pool runs dry the op waits, with no completion, for buffers to
+   * come back. -EOPNOTSUPP without a pool.
+   */
+  recvMany(token: number, fd: number): number;
   /** One-shot readiness: completion = mask of (1 read, 2 write) that is ready; errors and hang-up report the requested directions. */
   poll(token: number, fd: number, events: number): number;
   /** Asks the kernel to cancel the op: 0 when asked, -ENOENT when no op with that token is in flight. Its completion still arrives (maybe with data). */

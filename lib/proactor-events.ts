@@ -77,6 +77,9 @@ const STREAM_READ_MIN = 16 * 1024;
 const STREAM_READ_MAX = 64 * 1024;
 /** Reads of at least this many bytes hand the read buffer itself to the protocol (see #handleRead). */
 const STREAM_READ_HANDOVER = 32 * 1024;
+/** Consecutive large (>= STREAM_READ_HANDOVER) or small (< BULK_SMALL) reads that switch bulk mode on or off. */
+const BULK_AFTER = 2;
+const BULK_SMALL = 4 * 1024;
 /**
  * Starting-size read buffers of closed connections, reused by new ones: a
  * server with connection churn then allocates none (a buffer goes back
@@ -92,6 +95,23 @@ function takeReadBuf(): Buffer {
 function giveReadBuf(buf: Buffer): void {
   if (buf.length === STREAM_READ_MIN && readBufPool.length < READ_BUF_POOL_MAX) readBufPool.push(buf);
 }
+/**
+ * The recv-many pool (multishot recv, where the kernel has it): one per
+ * loop, shared by every stream transport's reads, RECV_POOL_COUNT buffers
+ * of RECV_POOL_SIZE bytes. Every read lands in a buffer the kernel takes
+ * from the pool's ring; the bytes are copied out in the batch that reports
+ * them and the buffer goes back to the ring at the next pass, so the pool
+ * stays warm (mapped, in cache) however many connections come and go,
+ * where per-connection read buffers are cold for each new one. Its memory
+ * is only touched as the kernel uses it.
+ */
+const RECV_POOL_SIZE = 16 * 1024;
+const RECV_POOL_COUNT = 256;
+/** A recv-many chunk's value: buffer id above, length in the low 17 bits (proactor.h PackRecvChunk). */
+const RECV_LEN_BITS = 17;
+const RECV_LEN_MASK = (1 << RECV_LEN_BITS) - 1;
+/** The buffer of a read that brought no bytes (EOF, errors). */
+const EMPTY = Buffer.alloc(0);
 /** Largest datagram read, as the selector transport's. */
 const DGRAM_READ_SIZE = 256 * 1024;
 
@@ -184,6 +204,10 @@ export class Op implements ReadyItem {
   polling = false;
   /** The Future a sock* call returned, cancelled when the loop closes. */
   fut: Future<any> | null = null;
+  /** A recv-many chunk's bytes (copied out of the pool), while its callback runs. */
+  data: Buffer | null = null;
+  /** The recv-many chunks of this batch not delivered yet (more are added to it). */
+  chunks: ChunkCompletion | null = null;
 
   constructor(
     readonly loop: BaseProactorEventLoop,
@@ -206,18 +230,60 @@ export class Op implements ReadyItem {
   }
 }
 
-/** One completion of a multishot op (acceptMany): several can be queued in one batch. */
+/** One completion of a multishot op (acceptMany, recvMany): several can be queued in one batch. */
 class MultiCompletion implements ReadyItem {
   constructor(
     readonly op: Op,
     readonly result: number,
     readonly addr: NativeSocketAddress | null,
+    readonly data: Buffer | null = null,
   ) {}
   _run(): void {
-    this.op.loop._complete(this.op, this.result, this.addr);
+    this.op.loop._complete(this.op, this.result, this.addr, this.data);
   }
   toString(): string {
     return `<completion of ${this.op.toString()}>`;
+  }
+}
+
+/**
+ * The recv-many chunks of one op in one batch, as one completion. The
+ * bytes are copied out of the pool when it runs: the pool buffers a batch
+ * reports stay ours until that batch returns to the addon (the next pass
+ * gives them back to the kernel), and `_runOnce` runs every item the
+ * batch's events queued before it returns. `batch` checks that.
+ */
+class ChunkCompletion implements ReadyItem {
+  /** (offset, length) pairs in the pool, in order. */
+  readonly pieces: number[];
+  constructor(
+    readonly op: Op,
+    readonly batch: number,
+    off: number,
+    public len: number,
+  ) {
+    this.pieces = [off, len];
+  }
+  _run(): void {
+    const op = this.op;
+    const loop = op.loop;
+    if (op.chunks === this) op.chunks = null;
+    if (loop._batchSeq() !== this.batch) {
+      // Cannot happen (see above); were it to, the bytes are gone.
+      loop._complete(op, -constants().EIO, null);
+      return;
+    }
+    const pool = loop._recvPool!;
+    const p = this.pieces;
+    const data = Buffer.allocUnsafe(this.len);
+    for (let i = 0, at = 0; i < p.length; i += 2) {
+      pool.copy(data, at, p[i], p[i] + p[i + 1]);
+      at += p[i + 1];
+    }
+    loop._complete(op, this.len, null, data);
+  }
+  toString(): string {
+    return `<chunks of ${this.op.toString()}>`;
   }
 }
 
@@ -260,6 +326,17 @@ export class BaseProactorEventLoop extends BaseEventLoop {
   _transports = new Map<number, unknown>();
   /** @internal acceptMany ops of the servers, by listening socket. */
   readonly _acceptOps = new Map<Socket, Op>();
+  /**
+   * @internal The recv-many pool: undefined until the first stream read
+   * asks for it, null where the kernel (or the test hook) has no multishot
+   * recv: stream transports then read with plain recv ops.
+   */
+  _recvPool: Buffer | null | undefined = undefined;
+  /** @internal The pool's [buffer size, count], read when it is made (tests shrink it). */
+  _recvPoolShape: [number, number] = [RECV_POOL_SIZE, RECV_POOL_COUNT];
+  #poolBufSize = RECV_POOL_SIZE;
+  /** Counts batches: recv-many bytes are valid only in the batch that reported them. */
+  #batchSeq = 0;
 
   /** @param proactor the completion source; a new {@link IoUringProactor} when omitted. */
   constructor(proactor?: IoUringProactor) {
@@ -365,6 +442,37 @@ export class BaseProactorEventLoop extends BaseEventLoop {
     if (set !== undefined) set.delete(op);
   }
 
+  /** @internal */
+  override _runOnce(nevents: number): number {
+    this.#batchSeq++;
+    return super._runOnce(nevents);
+  }
+
+  /** @internal The current batch's number (ChunkCompletion's check). */
+  _batchSeq(): number {
+    return this.#batchSeq;
+  }
+
+  /** @internal Whether stream reads use recv-many ops (sets the pool up on first call). */
+  _recvManyReady(): boolean {
+    let pool = this._recvPool;
+    if (pool === undefined) {
+      pool = null;
+      const f = this._p.features;
+      if (f.multishotRecv && f.providedBufferRing && !this._p.closed) {
+        const [size, count] = this._recvPoolShape;
+        const buf = Buffer.allocUnsafeSlow(size * count);
+        // A refusal (memory limits on the ring) leaves the plain path.
+        if (this._p.providePool(buf, size) === 0) {
+          pool = buf;
+          this.#poolBufSize = size;
+        }
+      }
+      this._recvPool = pool;
+    }
+    return pool !== null;
+  }
+
   /** @internal Whether `op` is still waiting for its (final) completion. */
   _isLive(op: Op): boolean {
     return this._ops.get(op.token) === op;
@@ -392,11 +500,31 @@ export class BaseProactorEventLoop extends BaseEventLoop {
     // No op: a stale pair (cannot happen with unique tokens, but a token
     // is only trusted while its op is live).
     if (op === undefined) return;
-    const addr = op.wantAddr && result >= 0 ? this._p.address(token) : null;
-    if (op.multi && result >= 0) {
-      this._ready.push(new MultiCompletion(op, result, addr));
-      return;
+    if (op.multi) {
+      if (op.kind === 'recvMany') {
+        if (result > 0) {
+          // The bytes are ours only in this batch: copied now.
+          // Where the bytes are; copied out when the completion runs, in
+          // this same batch (see ChunkCompletion). Chunks of one op in one
+          // batch are delivered as one, up to a plain read's size (flow
+          // control and stream limits see reads of the size they expect).
+          const len = result & RECV_LEN_MASK;
+          const off = (result >>> RECV_LEN_BITS) * this.#poolBufSize;
+          const c = op.chunks;
+          if (c !== null && c.batch === this.#batchSeq && c.len + len <= STREAM_READ_MAX) {
+            c.pieces.push(off, len);
+            c.len += len;
+          } else {
+            this._ready.push((op.chunks = new ChunkCompletion(op, this.#batchSeq, off, len)));
+          }
+          return;
+        }
+      } else if (result >= 0) {
+        this._ready.push(new MultiCompletion(op, result, op.wantAddr ? this._p.address(token) : null));
+        return;
+      }
     }
+    const addr = op.wantAddr && result >= 0 ? this._p.address(token) : null;
     this.#forget(op);
     op.result = result;
     op.addr = addr;
@@ -404,7 +532,7 @@ export class BaseProactorEventLoop extends BaseEventLoop {
   }
 
   /** @internal Runs a completion (from the ready queue). */
-  _complete(op: Op, result: number, addr: NativeSocketAddress | null): void {
+  _complete(op: Op, result: number, addr: NativeSocketAddress | null, data: Buffer | null = null): void {
     if (this.isClosed()) return;
     const c = constants();
     if (op.polling) {
@@ -424,10 +552,13 @@ export class BaseProactorEventLoop extends BaseEventLoop {
     }
     if (result === -ECANCELED && op.closed) result = -c.EBADF;
     op.addr = addr;
+    op.data = data;
     try {
       op.cb(result, op);
     } catch (exc) {
       this.callExceptionHandler({ message: `Exception in the completion of ${op.toString()}`, exception: exc });
+    } finally {
+      op.data = null;
     }
   }
 
@@ -1508,6 +1639,28 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
   #readBufBusy = false;
   /** A read that completed while reading was paused: delivered on resume. */
   #pending: { buf: Uint8Array; n: number; owner: BaseProtocol | null } | null = null;
+  /**
+   * Chunks a recv-many op brought while reading was paused (the kernel
+   * reads on until the cancel lands), delivered in order on resume, before
+   * a #pending end (EOF, error) of that op.
+   */
+  #held: Buffer[] = [];
+  /** SO_LINGER 0 was set: the close resets (see #resetOnClose). */
+  #resetAsked = false;
+  /** #scheduleHeld's callback is queued. */
+  #heldScheduled = false;
+  /** The batch of the last chunk delivered (see #onChunk). */
+  #lastChunkBatch = -1;
+  /**
+   * Bulk mode: reads use plain recv ops into a buffer handed to the
+   * protocol (STREAM_READ_HANDOVER) instead of recv-many. Large reads out
+   * of the pool cost a second copy into fresh (cold) memory, which is what
+   * the handover avoids; small ones are where recv-many saves. Entered after
+   * BULK_AFTER large chunks in a row, left after BULK_AFTER small reads.
+   */
+  #bulk = false;
+  /** Consecutive reads on the other side of the bulk threshold. */
+  #streak = 0;
   #eofReceived = false;
 
   constructor(
@@ -1546,9 +1699,31 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
   resumeReading(): void {
     if (this._closing || !this._paused) return;
     this._paused = false;
+    this.#scheduleHeld();
+  }
+
+  /**
+   * Delivers what is held from the next pass on: one chunk per pass, then
+   * a held end (EOF, error), then reads again. Paused again (or closed)
+   * before it runs: what is held stays held.
+   */
+  #scheduleHeld(): void {
+    if (this.#heldScheduled) return;
+    this.#heldScheduled = true;
     this._loop.callSoon(() => {
-      // Paused again before this ran: what is held stays held.
+      this.#heldScheduled = false;
       if (this._paused || this._closing) return;
+      const data = this.#held.shift();
+      if (data !== undefined) {
+        this.#lastChunkBatch = this._loop._batchSeq();
+        this.#deliver(data, data.length, null);
+        if (this.#held.length > 0 || this.#pending !== null) {
+          if (!this._paused && !this._closing) this.#scheduleHeld();
+        } else {
+          this._loopReading();
+        }
+        return;
+      }
       const pending = this.#pending;
       this.#pending = null;
       if (pending !== null) this.#handleRead(pending.n, pending.buf, pending.owner);
@@ -1558,12 +1733,16 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
 
   /** @internal Submits the next read unless one is in flight, reading is paused, or EOF came. */
   _loopReading(): void {
-    if (this._readOp !== null || this._closing || this._paused || this.#eofReceived || this.#pending !== null) return;
+    if (this._readOp !== null || this._closing || this._paused || this.#eofReceived || this.#pending !== null || this.#held.length > 0) return;
     const fd = this._fd;
     if (fd < 0) return;
     let buf: Uint8Array;
     let owner: BaseProtocol | null = null;
     const protocol = this._protocol;
+    if (!this.#bulk && !(protocol instanceof BufferedProtocol) && this._loop._recvManyReady()) {
+      this.#loopReadingMany(fd);
+      return;
+    }
     if (protocol instanceof BufferedProtocol) {
       // Zero copy: the kernel writes straight into the protocol's buffer.
       try {
@@ -1600,6 +1779,84 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
     this._readOp = op;
   }
 
+  /**
+   * Reads with one recv-many op (multishot recv into the loop's pool) until
+   * EOF, an error, pauseReading() or close(): a completion per chunk, no
+   * resubmission per read. A BufferedProtocol keeps plain recv ops into its
+   * own buffer (zero copy), as without the pool.
+   */
+  #loopReadingMany(fd: number): void {
+    const p = this._loop._p;
+    this._readOp = this._loop._submit(
+      'recvMany',
+      fd,
+      0,
+      (t) => p.recvMany(t, fd),
+      (n, done) => {
+        if (this._readOp !== done) {
+          // Cancelled by close()/abort(): its bytes are not wanted. The fd
+          // is still open (the proactor closes it after this op's end).
+          if (n > 0) this.#resetOnClose(done.fd);
+          return;
+        }
+        if (n > 0) {
+          if (n < STREAM_READ_HANDOVER) this.#streak = 0;
+          else if (++this.#streak >= BULK_AFTER && !done.cancelled) {
+            // Bulk transfer: plain reads once this op has ended.
+            this.#bulk = true;
+            this.#streak = 0;
+            this._loop._cancelOp(done);
+          }
+          this.#onChunk(done.data!);
+          return;
+        }
+        this._readOp = null;
+        if (n < 0 && done.cancelled) {
+          // Ended by pauseReading()'s cancel: read again if reading was
+          // resumed meanwhile (and nothing is held).
+          this._loopReading();
+          return;
+        }
+        this.#onRead(n, EMPTY, null);
+      },
+      { multi: true },
+    );
+  }
+
+  #onChunk(data: Buffer): void {
+    if (this._closing) return;
+    const batch = this._loop._batchSeq();
+    if (this._paused || this.#held.length > 0 || this.#lastChunkBatch === batch) {
+      // Taken by the kernel before the cancel landed, behind chunks still
+      // held, or a second chunk in this pass: kept, in order. One chunk
+      // per pass, as one plain read per pass would bring: a protocol whose
+      // flow control acts a tick later (a Duplex, node:tls) gets the chance
+      // to pause before the kernel's read-ahead floods it.
+      this.#held.push(data);
+      if (!this._paused) this.#scheduleHeld();
+      return;
+    }
+    this.#lastChunkBatch = batch;
+    this.#deliver(data, data.length, null);
+  }
+
+  /**
+   * Bytes the kernel handed over that the protocol will never get: with
+   * plain reads they would still sit unread in the socket, and closing it
+   * would reset the connection (RST), which tells the peer its data was
+   * not taken. recv-many reads ahead, so the same is asked for explicitly
+   * (SO_LINGER 0: close sends RST). Once per connection.
+   */
+  #resetOnClose(fd: number): void {
+    if (this.#resetAsked) return;
+    this.#resetAsked = true;
+    try {
+      ops().setsockopt(fd, constants().SOL_SOCKET, constants().SO_LINGER, 0);
+    } catch {
+      // Already gone (the peer reset it first): nothing to tell.
+    }
+  }
+
   #releaseReadBuf(): void {
     const buf = this.#readBuf;
     this.#readBuf = null;
@@ -1609,11 +1866,13 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
   #onRead(n: number, buf: Uint8Array, owner: BaseProtocol | null): void {
     if (this._closing) return;
     if (n === 0) this.#eofReceived = true;
-    if (this._paused) {
+    if (this._paused || this.#held.length > 0) {
       // Held until resumeReading(), EOF and errors included: a paused
       // protocol hears nothing (as on the selector loop, where a paused
       // transport does not read at all; a reset is then found by a write).
+      // Chunks still held (a resume not run yet) go first.
       this.#pending = { buf, n, owner };
+      if (!this._paused) this.#scheduleHeld();
       return;
     }
     this.#handleRead(n, buf, owner);
@@ -1629,6 +1888,13 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
     if (n === 0) {
       this.#onEof();
       return;
+    }
+    if (this.#bulk) {
+      if (n >= BULK_SMALL) this.#streak = 0;
+      else if (++this.#streak >= BULK_AFTER) {
+        this.#bulk = false;
+        this.#streak = 0;
+      }
     }
     if (owner === null) {
       const grow = n === buf.length && buf.length < STREAM_READ_MAX;
@@ -1922,6 +2188,10 @@ export class ProactorSocketTransport extends ProactorBaseTransport {
   }
 
   override _callConnectionLost(exc: Error | undefined): void {
+    const sock = this._sock;
+    if (sock !== null && (this.#held.length > 0 || (this.#pending !== null && this.#pending.n > 0))) {
+      this.#resetOnClose(sock.fileno());
+    }
     super._callConnectionLost(exc);
     if (!this.#readBufBusy) this.#releaseReadBuf();
     const waiter = this._emptyWaiter;

@@ -12,7 +12,9 @@
 //     returns -EEXIST. After that completion the token is free again (a
 //     batch may re-submit the token it was just handed).
 //   * Every op has exactly one completion, except SubmitAcceptMany: one per
-//     accepted fd, until its first negative result, which is the final one.
+//     accepted fd, until its first negative result, which is the final one;
+//     and SubmitRecvMany: one per chunk read (a packed value > 0, below),
+//     until its first result <= 0 (0 at EOF, or -errno), the final one.
 //   * Submit returns 0 when the op is queued, or -errno with nothing queued.
 //     Errors of the op itself (a bad fd, a refused connect) come as its
 //     completion. Queued ops reach the kernel at Flush(), or at once while
@@ -51,7 +53,26 @@ enum class OpKind : uint8_t {
   kAcceptMany,
   kConnect,
   kPoll,
+  kRecvMany,
 };
+
+// A SubmitRecvMany chunk's completion value: the buffer id in the pool
+// (SetBufferPool) and the bytes read, packed into one positive int32 so
+// that it travels in the same (token, result) pair as every other result.
+// Buffers are at most 1 << kRecvLenBits - 1 bytes and ids below
+// 1 << (31 - kRecvLenBits), so the value never reaches the sign bit.
+constexpr int kRecvLenBits = 17;
+constexpr uint32_t kRecvPoolMaxSize = (1u << kRecvLenBits) - 1;
+constexpr uint32_t kRecvPoolMaxCount = 1u << (31 - kRecvLenBits);
+inline int32_t PackRecvChunk(uint32_t bid, uint32_t len) {
+  return static_cast<int32_t>((bid << kRecvLenBits) | len);
+}
+inline uint32_t RecvChunkBid(int32_t v) {
+  return static_cast<uint32_t>(v) >> kRecvLenBits;
+}
+inline uint32_t RecvChunkLen(int32_t v) {
+  return static_cast<uint32_t>(v) & kRecvPoolMaxSize;
+}
 
 class Proactor : public EventSource {
  public:
@@ -72,6 +93,22 @@ class Proactor : public EventSource {
   virtual int SubmitAcceptMany(Token token, Fd fd) = 0;
   // connect(2) to `addr` (copied).
   virtual int SubmitConnect(Token token, Fd fd, const SockAddr& addr) = 0;
+  // Provided-buffer pool for SubmitRecvMany: `count` buffers (a power of
+  // two, at most kRecvPoolMaxCount) of `size` bytes (1 to
+  // kRecvPoolMaxSize) at base[0, count * size), shared by every recv-many
+  // op: the kernel picks a free one for each chunk it reads. Once per
+  // proactor. The memory must stay valid until Drain has returned.
+  // -EOPNOTSUPP where the kernel lacks multishot recv or provided-buffer
+  // rings, -EEXIST the second time, -EINVAL for a bad size or count.
+  virtual int SetBufferPool(void* base, uint32_t size, uint32_t count) = 0;
+  // Multishot recv(2) into the pool: one submission, a completion per
+  // chunk, each a PackRecvChunk value naming the buffer holding its bytes.
+  // That buffer is the caller's until the next BeginBatch after Wait
+  // reported it (read or copy it in the batch), then goes back to the pool.
+  // When the pool runs dry the op waits inside (no completion) and goes on
+  // once buffers come back; when the kernel ends it early it is re-armed
+  // inside. -EOPNOTSUPP without a pool.
+  virtual int SubmitRecvMany(Token token, Fd fd) = 0;
   // One-shot readiness for `interest` (kReadable 1 | kWritable 2): the
   // result is the ready subset; errors and hang-ups report every requested
   // direction, as the selectors do.
@@ -102,7 +139,8 @@ class Proactor : public EventSource {
   // The peer of the last recvfrom / accept completion reported for `token`
   // since the last BeginBatch. Returns 0, or -ENOENT.
   virtual int Address(Token token, SockAddr* out) const = 0;
-  // Forgets the addresses of completions reported before (a new batch).
+  // Forgets the addresses of completions reported before and gives the
+  // pool buffers they named back to the kernel (a new batch).
   virtual void BeginBatch() = 0;
 
   // Cancels every op and waits (at most `timeout_ns`) until the kernel has

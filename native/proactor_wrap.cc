@@ -100,6 +100,21 @@ class ProactorState final : public SourceHooks {
 
   void CloseFdLater(int fd) { close_after_.insert(fd); }
 
+  // The recv-many pool: held from here until the kernel is done with it
+  // (Close). Returns the core's result; the reference goes when it fails.
+  int SetPool(napi_value buf, void* data, uint32_t size, uint32_t count) {
+    if (pool_ref_ != nullptr) return -EEXIST;
+    napi_ref r;
+    if (napi_create_reference(env_, buf, 1, &r) != napi_ok) return -ENOMEM;
+    int rc = core_->SetBufferPool(data, size, count);
+    if (rc < 0) {
+      napi_delete_reference(env_, r);
+      return rc;
+    }
+    pool_ref_ = r;
+    return 0;
+  }
+
   // SourceHooks
   void BeginPass() noexcept override {
     if (closed_) return;
@@ -149,7 +164,10 @@ class ProactorState final : public SourceHooks {
           res = rc;
         }
       }
-      const bool final_one = !(pin.kind == OpKind::kAcceptMany && res >= 0);
+      const bool final_one =
+          pin.kind == OpKind::kAcceptMany ? res < 0
+          : pin.kind == OpKind::kRecvMany ? res <= 0
+                                          : true;
       if (final_one) {
         for (napi_ref r : pin.refs) delivered_.push_back(r);
         pins_.erase(it);
@@ -187,7 +205,9 @@ class ProactorState final : public SourceHooks {
       for (auto& kv : pins_) {
         for (napi_ref r : kv.second.refs) napi_delete_reference(env_, r);
       }
+      if (pool_ref_ != nullptr) napi_delete_reference(env_, pool_ref_);
     }
+    pool_ref_ = nullptr;
     // else: the kernel may still write into them: leaked, never freed early.
     pins_.clear();
     for (int fd : close_after_) CloseOwned(fd);
@@ -233,6 +253,7 @@ class ProactorState final : public SourceHooks {
   std::unordered_map<Token, Pin> pins_;
   std::vector<napi_ref> delivered_;
   std::unordered_set<int> close_after_;
+  napi_ref pool_ref_ = nullptr;
   bool closed_ = false;
 };
 
@@ -259,6 +280,8 @@ Napi::Function ProactorWrap::Init(Napi::Env env) {
       AIO_METHOD("acceptMany", AcceptMany),
       AIO_METHOD("connect", Connect),
       AIO_METHOD("poll", Poll),
+      AIO_METHOD("providePool", ProvidePool),
+      AIO_METHOD("recvMany", RecvMany),
       AIO_METHOD("cancel", Cancel),
       AIO_METHOD("cancelFd", CancelFd),
       AIO_METHOD("closeFd", CloseFd),
@@ -541,6 +564,47 @@ Napi::Value ProactorWrap::Poll(const Napi::CallbackInfo& info) {
       "EVENT_READ (1), EVENT_WRITE (2) or both (3)"));
   int rc = s->core()->SubmitPoll(token, fd, static_cast<uint32_t>(ev));
   return Napi::Number::New(info.Env(), s->File(rc, token, OpKind::kPoll, fd, {}));
+}
+
+// providePool(buf, size): buf's bytes become the recv-many pool, as
+// buf.length / size buffers of `size` bytes (a power of two of them).
+// Returns 0 or -errno (-EOPNOTSUPP: the kernel has no multishot recv or no
+// provided-buffer rings; -EEXIST: the pool is already there).
+Napi::Value ProactorWrap::ProvidePool(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  ProactorState* s = Live(info.Env());
+  napi_typedarray_type type;
+  size_t len = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, info[0], &type, &len, &data, nullptr,
+                               nullptr) != napi_ok ||
+      type != napi_uint8_array) {
+    ThrowArgType(info.Env(), "buf", "a Uint8Array or Buffer", info[0]);
+  }
+  uint32_t size = static_cast<uint32_t>(RequireInteger(
+      info.Env(), info[1], "size", 1, kRecvPoolMaxSize,
+      "an integer from 1 to 131071"));
+  const size_t count = len / size;
+  if (count == 0 || count > kRecvPoolMaxCount || (count & (count - 1)) != 0 ||
+      count * size != len) {
+    ThrowArgRange(info.Env(), "buf",
+                  "a Uint8Array of a power of two (at most 16384) times "
+                  "size bytes",
+                  info[0]);
+  }
+  int rc = s->SetPool(info[0], data, size, static_cast<uint32_t>(count));
+  return Napi::Number::New(info.Env(), rc);
+}
+
+// recvMany(token, fd): multishot recv into the pool; completions carry
+// PackRecvChunk values (proactor.h) until the first result <= 0.
+Napi::Value ProactorWrap::RecvMany(const Napi::CallbackInfo& info) {
+  ProactorState* s = Live(info.Env());
+  Token token = RequireToken(info, 0);
+  int fd = RequireFdArg(info, 1);
+  int rc = s->core()->SubmitRecvMany(token, fd);
+  return Napi::Number::New(info.Env(),
+                           s->File(rc, token, OpKind::kRecvMany, fd, {}));
 }
 
 Napi::Value ProactorWrap::Cancel(const Napi::CallbackInfo& info) {

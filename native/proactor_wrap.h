@@ -49,6 +49,8 @@ class ProactorWrap {
   Napi::Value AcceptMany(const Napi::CallbackInfo& info);
   Napi::Value Connect(const Napi::CallbackInfo& info);
   Napi::Value Poll(const Napi::CallbackInfo& info);
+  Napi::Value ProvidePool(const Napi::CallbackInfo& info);
+  Napi::Value RecvMany(const Napi::CallbackInfo& info);
   Napi::Value Cancel(const Napi::CallbackInfo& info);
   Napi::Value CancelFd(const Napi::CallbackInfo& info);
   Napi::Value CloseFd(const Napi::CallbackInfo& info);

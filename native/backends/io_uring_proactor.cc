@@ -11,6 +11,15 @@
 // and wake-up polls, cancels) use the small reserved values below, which no
 // heap address can equal.
 //
+// Recv-many: one multishot IORING_OP_RECV per socket with IOSQE_BUFFER_SELECT
+// from one provided-buffer ring (IORING_REGISTER_PBUF_RING, group
+// kBufGroup) over the caller's pool. Each chunk's CQE names the buffer the
+// kernel picked; the caller reads it in its batch and BeginBatch puts every
+// buffer reported in the batch before back on the ring (one tail store, no
+// system call). A ring that runs dry ends the multishot with -ENOBUFS: the
+// op is parked here, not reported, and re-armed as soon as buffers are back
+// (at the latest the next BeginBatch, which HasBuffered asks the host for).
+//
 // Timer: a timerfd watched by an internal multishot POLL_ADD (a one-shot
 // one re-armed after every expiry on kernels before 5.13). Chosen over
 // IORING_OP_TIMEOUT because re-arming a timerfd is one timerfd_settime
@@ -26,6 +35,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -48,6 +58,7 @@ constexpr uint64_t kUdTimer = 1;
 constexpr uint64_t kUdWake = 2;
 
 constexpr int kIovMax = 1024;
+constexpr uint16_t kBufGroup = 0;
 
 int SysSetup(unsigned entries, struct io_uring_params* p) {
   return static_cast<int>(syscall(__NR_io_uring_setup, entries, p));
@@ -73,6 +84,7 @@ struct Op {
   Fd fd = -1;
   OpKind kind = OpKind::kRecv;
   bool cancel_requested = false;
+  bool parked = false;    // recv-many waiting for pool buffers
   uint32_t interest = 0;  // poll
   void* buf = nullptr;
   size_t len = 0;
@@ -110,17 +122,21 @@ constexpr struct {
 // the probe report that opcode missing; =old makes it report a 5.10-era
 // kernel (no multishot accept or poll, no cancel by fd or "any", no
 // IORING_ENTER_EXT_ARG), so the
-// fallback paths run here too. The refusal paths can then be tested on a
-// kernel that allows everything.
-void ReadTestHooks(int* fake_errno, int* hide_op, bool* old) {
+// fallback paths run here too; =nomultirecv hides multishot recv and
+// provided-buffer rings only (the transports' plain recv path). The refusal
+// paths can then be tested on a kernel that allows everything.
+void ReadTestHooks(int* fake_errno, int* hide_op, bool* old,
+                   bool* no_multi_recv) {
   *fake_errno = 0;
   *hide_op = -1;
   *old = false;
+  *no_multi_recv = false;
   const char* v = std::getenv("AIONODE_TEST_IO_URING");
   if (v == nullptr) return;
   if (std::strcmp(v, "enosys") == 0) *fake_errno = ENOSYS;
   if (std::strcmp(v, "eperm") == 0) *fake_errno = EPERM;
   if (std::strcmp(v, "old") == 0) *old = true;
+  if (std::strcmp(v, "nomultirecv") == 0) *no_multi_recv = true;
   if (std::strncmp(v, "noop:", 5) == 0) *hide_op = std::atoi(v + 5);
 }
 
@@ -145,6 +161,8 @@ class IoUringProactor final : public Proactor {
   int SubmitAcceptMany(Token token, Fd fd) override;
   int SubmitConnect(Token token, Fd fd, const SockAddr& addr) override;
   int SubmitPoll(Token token, Fd fd, uint32_t interest) override;
+  int SetBufferPool(void* base, uint32_t size, uint32_t count) override;
+  int SubmitRecvMany(Token token, Fd fd) override;
   int Cancel(Token token) override;
   int CancelFd(Fd fd) override;
   int OpsOnFd(Fd fd) const override;
@@ -152,7 +170,9 @@ class IoUringProactor final : public Proactor {
   int KindOf(Token token, OpKind* out) const override;
   int Flush() override;
   void SetAutoFlush(bool on) override { auto_flush_ = on; }
-  bool HasBuffered() const override { return !buffered_.empty(); }
+  bool HasBuffered() const override {
+    return !buffered_.empty() || (!parked_.empty() && !recycle_.empty());
+  }
   int Address(Token token, SockAddr* out) const override;
   void BeginBatch() override;
   int Drain(int64_t timeout_ns) override;
@@ -178,7 +198,30 @@ class IoUringProactor final : public Proactor {
   // Takes CQEs into out (null: drop them) until out is full. Returns the
   // pairs written.
   int Reap(EventBuffer* out, int count);
-  bool Emit(EventBuffer* out, int* count, int32_t token, int32_t value);
+  void ReapRecvMany(Op* op, const struct io_uring_cqe& cqe, bool more,
+                    EventBuffer* out, int* count);
+  // `bid` >= 0: the value names that pool buffer (freed once delivered).
+  bool Emit(EventBuffer* out, int* count, int32_t token, int32_t value,
+            int bid = -1);
+  // Reports `op` ended with `res` outside any CQE (a parked recv-many
+  // cancelled): queued as a buffered pair, the host woken to take it.
+  void EndOutside(Op* op, int32_t res);
+  // Puts the buffers in recycle_ back on the ring, then re-arms parked
+  // recv-many ops if the ring has buffers again.
+  void RefillPool();
+  void RearmParked();
+  void Rearm(Op* op);
+  void Unpark(Op* op) {
+    op->parked = false;
+    for (size_t i = 0; i < parked_.size(); ++i) {
+      if (parked_[i] == op) {
+        parked_.erase(parked_.begin() + static_cast<std::ptrdiff_t>(i));
+        break;
+      }
+    }
+  }
+  // Buffers on the ring (the kernel's to use).
+  uint32_t PoolFree() const { return pool_count_ - pool_out_; }
   // Blocks until a CQE is there or `timeout_ns` passed (-ETIME). 0 / -errno.
   int WaitCqe(int64_t timeout_ns);
   void Finish(Op* op);
@@ -225,7 +268,20 @@ class IoUringProactor final : public Proactor {
   std::unordered_map<Token, Op*> live_;
   std::unordered_map<Fd, int> per_fd_;
   std::vector<Op*> retired_;  // reported this batch; kept for Address
-  std::deque<std::pair<int32_t, int32_t>> buffered_;
+  struct Pair {
+    int32_t token, value, bid;
+  };
+  std::deque<Pair> buffered_;
+  // Provided-buffer pool (SetBufferPool).
+  struct io_uring_buf* pbuf_ring_ = nullptr;  // mmap'd, page-aligned
+  size_t pbuf_ring_bytes_ = 0;
+  char* pool_base_ = nullptr;
+  uint32_t pool_size_ = 0;
+  uint32_t pool_count_ = 0;
+  uint32_t pool_out_ = 0;  // buffers off the ring: reported or in recycle_
+  uint16_t pbuf_tail_ = 0;
+  std::vector<uint16_t> recycle_;  // back to the ring at the next BeginBatch
+  std::vector<Op*> parked_;
   bool auto_flush_ = true;
   bool closed_ = false;
   int timer_fd_ = -1;
@@ -239,8 +295,8 @@ class IoUringProactor final : public Proactor {
 int IoUringProactor::Create(unsigned entries, std::unique_ptr<Proactor>* out,
                             std::string* why) {
   int fake_errno, hide_op;
-  bool old_kernel;
-  ReadTestHooks(&fake_errno, &hide_op, &old_kernel);
+  bool old_kernel, no_multi_recv;
+  ReadTestHooks(&fake_errno, &hide_op, &old_kernel, &no_multi_recv);
   if (entries == 0) entries = 256;
   std::unique_ptr<IoUringProactor> p(new IoUringProactor());
   struct io_uring_params params;
@@ -331,6 +387,7 @@ int IoUringProactor::Create(unsigned entries, std::unique_ptr<Proactor>* out,
     f.poll_multishot = f.cancel_fd_all = f.cancel_any = false;
     f.ext_arg = false;
   }
+  if (no_multi_recv) f.multishot_recv = f.provided_buffer_ring = false;
 
   rc = p->wake_.Open();
   if (rc < 0) {
@@ -400,6 +457,16 @@ IoUringProactor::~IoUringProactor() {
   retired_.clear();
   for (Op* op : free_ops_) delete op;
   free_ops_.clear();
+  if (pbuf_ring_ != nullptr && live_.empty()) {
+    // The kernel reads the ring's entries until it is unregistered (or the
+    // ring fd goes); with ops left over it may still, so it stays mapped.
+    struct io_uring_buf_reg reg;
+    std::memset(&reg, 0, sizeof(reg));
+    reg.bgid = kBufGroup;
+    if (ring_fd_ >= 0) SysRegister(ring_fd_, IORING_UNREGISTER_PBUF_RING, &reg, 1);
+    munmap(pbuf_ring_, pbuf_ring_bytes_);
+    pbuf_ring_ = nullptr;
+  }
   if (sqes_ != nullptr) munmap(sqes_, sqes_size_);
   if (cq_ptr_ != nullptr && cq_ptr_ != sq_ptr_) munmap(cq_ptr_, cq_size_);
   if (sq_ptr_ != nullptr) munmap(sq_ptr_, sq_size_);
@@ -515,6 +582,12 @@ void IoUringProactor::PrepOp(Op* op, struct io_uring_sqe* sqe) {
       sqe->opcode = IORING_OP_CONNECT;
       sqe->addr = reinterpret_cast<uint64_t>(&op->addr.storage);
       sqe->off = op->addr.len;
+      break;
+    case OpKind::kRecvMany:
+      sqe->opcode = IORING_OP_RECV;
+      sqe->flags |= IOSQE_BUFFER_SELECT;
+      sqe->buf_group = kBufGroup;
+      sqe->ioprio |= IORING_RECV_MULTISHOT;
       break;
     case OpKind::kPoll: {
       sqe->opcode = IORING_OP_POLL_ADD;
@@ -641,11 +714,116 @@ int IoUringProactor::SubmitPoll(Token token, Fd fd, uint32_t interest) {
   return Queue(op);
 }
 
+int IoUringProactor::SetBufferPool(void* base, uint32_t size,
+                                   uint32_t count) {
+  if (closed_) return -EBADF;
+  if (!features_.multishot_recv || !features_.provided_buffer_ring) {
+    return -EOPNOTSUPP;
+  }
+  if (pbuf_ring_ != nullptr) return -EEXIST;
+  if (base == nullptr || size == 0 || size > kRecvPoolMaxSize || count == 0 ||
+      count > kRecvPoolMaxCount || (count & (count - 1)) != 0) {
+    return -EINVAL;
+  }
+  const size_t bytes = count * sizeof(struct io_uring_buf);
+  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (mem == MAP_FAILED) return -errno;
+  struct io_uring_buf_reg reg;
+  std::memset(&reg, 0, sizeof(reg));
+  reg.ring_addr = reinterpret_cast<uint64_t>(mem);
+  reg.ring_entries = count;
+  reg.bgid = kBufGroup;
+  if (SysRegister(ring_fd_, IORING_REGISTER_PBUF_RING, &reg, 1) < 0) {
+    int err = errno;
+    munmap(mem, bytes);
+    return -err;
+  }
+  pbuf_ring_ = static_cast<struct io_uring_buf*>(mem);
+  pbuf_ring_bytes_ = bytes;
+  pool_base_ = static_cast<char*>(base);
+  pool_size_ = size;
+  pool_count_ = count;
+  pool_out_ = count;  // all "off the ring" until the refill below
+  recycle_.reserve(count);
+  for (uint32_t i = 0; i < count; ++i) recycle_.push_back(static_cast<uint16_t>(i));
+  RefillPool();
+  return 0;
+}
+
+void IoUringProactor::RefillPool() {
+  if (pbuf_ring_ != nullptr && !recycle_.empty()) {
+    const uint16_t mask = static_cast<uint16_t>(pool_count_ - 1);
+    for (uint16_t bid : recycle_) {
+      struct io_uring_buf* b = &pbuf_ring_[pbuf_tail_ & mask];
+      b->addr = reinterpret_cast<uint64_t>(pool_base_ +
+                                           static_cast<size_t>(bid) * pool_size_);
+      b->len = pool_size_;
+      b->bid = bid;
+      ++pbuf_tail_;
+    }
+    pool_out_ -= static_cast<uint32_t>(recycle_.size());
+    recycle_.clear();
+    // The tail overlays bufs[0].resv (io_uring_buf_ring); the kernel reads
+    // it with acquire semantics, so the entries above are seen first.
+    auto* tail = reinterpret_cast<uint16_t*>(
+        reinterpret_cast<char*>(pbuf_ring_) + offsetof(struct io_uring_buf, resv));
+    __atomic_store_n(tail, pbuf_tail_, __ATOMIC_RELEASE);
+  }
+  RearmParked();
+}
+
+void IoUringProactor::RearmParked() {
+  if (parked_.empty() || PoolFree() == 0) return;
+  std::vector<Op*> parked;
+  parked.swap(parked_);
+  for (Op* op : parked) {
+    op->parked = false;
+    Rearm(op);
+  }
+}
+
+// Queues the op's SQE again under the same record (multishot ops the kernel
+// ended early). Without room in the SQ it ends with -EBUSY.
+void IoUringProactor::Rearm(Op* op) {
+  struct io_uring_sqe* sqe = GetSqe();
+  if (sqe == nullptr) {
+    EndOutside(op, -EBUSY);
+    return;
+  }
+  PrepOp(op, sqe);
+  Commit();
+  internal_rearm_ = true;
+}
+
+void IoUringProactor::EndOutside(Op* op, int32_t res) {
+  buffered_.push_back(Pair{op->token, res, -1});
+  Finish(op);
+  // Outside a batch nothing else would make the host look: the wake-up
+  // poll's completion does.
+  wake_.Signal();
+}
+
+int IoUringProactor::SubmitRecvMany(Token token, Fd fd) {
+  if (pbuf_ring_ == nullptr && !closed_) return -EOPNOTSUPP;
+  Op* op;
+  int rc = Begin(token, fd, OpKind::kRecvMany, &op);
+  if (rc < 0) return rc;
+  return Queue(op);
+}
+
 int IoUringProactor::Cancel(Token token) {
   auto it = live_.find(token);
   if (it == live_.end()) return -ENOENT;
   Op* op = it->second;
   if (op->cancel_requested) return 0;
+  if (op->parked) {
+    // Nothing in the kernel to cancel: it ends here.
+    op->cancel_requested = true;
+    Unpark(op);
+    EndOutside(op, -ECANCELED);
+    return 0;
+  }
   int rc = QueueCancel(reinterpret_cast<uint64_t>(op));
   if (rc < 0) return rc;
   op->cancel_requested = true;
@@ -656,6 +834,14 @@ int IoUringProactor::Cancel(Token token) {
 int IoUringProactor::CancelFd(Fd fd) {
   int n = OpsOnFd(fd);
   if (n == 0) return 0;
+  for (size_t i = parked_.size(); i-- > 0;) {
+    Op* op = parked_[i];
+    if (op->fd != fd) continue;
+    op->cancel_requested = true;
+    Unpark(op);
+    EndOutside(op, -ECANCELED);
+  }
+  if (OpsOnFd(fd) == 0) return n;
   if (features_.cancel_fd_all) {
     struct io_uring_sqe* sqe = GetSqe();
     if (sqe == nullptr) return -EBUSY;
@@ -705,6 +891,7 @@ int IoUringProactor::Address(Token token, SockAddr* out) const {
 void IoUringProactor::BeginBatch() {
   for (Op* op : retired_) Recycle(op);
   retired_.clear();
+  RefillPool();
 }
 
 int IoUringProactor::Wakeup() { return wake_.Signal(); }
@@ -729,14 +916,18 @@ int IoUringProactor::ArmTimer(int64_t when_ns) {
 }
 
 bool IoUringProactor::Emit(EventBuffer* out, int* count, int32_t token,
-                           int32_t value) {
-  if (out == nullptr) return true;
+                           int32_t value, int bid) {
+  if (out == nullptr) {
+    if (bid >= 0) recycle_.push_back(static_cast<uint16_t>(bid));
+    return true;
+  }
   if (*count < out->capacity) {
     out->data[2 * *count] = token;
     out->data[2 * *count + 1] = value;
     ++*count;
+    if (bid >= 0) recycle_.push_back(static_cast<uint16_t>(bid));
   } else {
-    buffered_.emplace_back(token, value);
+    buffered_.push_back(Pair{token, value, bid});
   }
   return true;
 }
@@ -832,6 +1023,10 @@ int IoUringProactor::Reap(EventBuffer* out, int count) {
       }
       continue;
     }
+    if (op->kind == OpKind::kRecvMany) {
+      ReapRecvMany(op, cqe, more, out, &count);
+      continue;
+    }
     int32_t res = cqe.res;
     if (op->kind == OpKind::kPoll) res = PollResult(res, op->interest);
     if (op->kind == OpKind::kAccept && res >= 0 && out == nullptr) close(res);
@@ -839,6 +1034,50 @@ int IoUringProactor::Reap(EventBuffer* out, int count) {
     Finish(op);
   }
   return count;
+}
+
+void IoUringProactor::ReapRecvMany(Op* op, const struct io_uring_cqe& cqe,
+                                   bool more, EventBuffer* out, int* count) {
+  int32_t res = cqe.res;
+  if ((cqe.flags & IORING_CQE_F_BUFFER) != 0) {
+    const uint32_t bid = cqe.flags >> IORING_CQE_BUFFER_SHIFT;
+    ++pool_out_;
+    if (res > 0 && bid < pool_count_ && static_cast<uint32_t>(res) <= pool_size_) {
+      Emit(out, count, op->token, PackRecvChunk(bid, static_cast<uint32_t>(res)),
+           static_cast<int>(bid));
+    } else {
+      // A buffer with no bytes in it (or none we could name): straight back.
+      if (bid < pool_count_) recycle_.push_back(static_cast<uint16_t>(bid));
+      else --pool_out_;
+      if (res > 0) res = -EIO;
+    }
+  } else if (res > 0) {
+    res = -EIO;  // bytes without a buffer: cannot happen with BUFFER_SELECT
+  }
+  if (more) return;
+  // The op's last CQE.
+  if (res > 0) {
+    // Ended by the kernel after a chunk (e.g. a CQ overflow).
+    if (closed_ || op->cancel_requested) {
+      Emit(out, count, op->token, -ECANCELED);
+      Finish(op);
+    } else {
+      Rearm(op);
+    }
+    return;
+  }
+  if (res == -ENOBUFS && !closed_ && !op->cancel_requested) {
+    // The pool ran dry: wait for buffers (RefillPool re-arms). They may be
+    // back already (given back since the kernel looked).
+    op->parked = true;
+    parked_.push_back(op);
+    // Not RefillPool: recycle_ holds buffers this batch still reports.
+    RearmParked();
+    return;
+  }
+  if (res == -ENOBUFS) res = -ECANCELED;
+  Emit(out, count, op->token, res);
+  Finish(op);
 }
 
 int IoUringProactor::Wait(EventBuffer* out, int64_t timeout_ns) {
@@ -855,8 +1094,10 @@ int IoUringProactor::Wait(EventBuffer* out, int64_t timeout_ns) {
   for (;;) {
     int count = 0;
     while (!buffered_.empty() && count < out->capacity) {
-      out->data[2 * count] = buffered_.front().first;
-      out->data[2 * count + 1] = buffered_.front().second;
+      const Pair& pr = buffered_.front();
+      out->data[2 * count] = pr.token;
+      out->data[2 * count + 1] = pr.value;
+      if (pr.bid >= 0) recycle_.push_back(static_cast<uint16_t>(pr.bid));
       buffered_.pop_front();
       ++count;
     }
@@ -913,6 +1154,13 @@ int IoUringProactor::Drain(int64_t timeout_ns) {
   if (closed_) return static_cast<int>(live_.size());
   closed_ = true;
   buffered_.clear();
+  // Parked recv-many ops have nothing in the kernel: they just end.
+  std::vector<Op*> parked;
+  parked.swap(parked_);
+  for (Op* op : parked) {
+    op->parked = false;
+    Finish(op);
+  }
   // Everything goes: one CANCEL_ANY where the kernel has it, else one
   // cancel per op (the internal polls included).
   auto cancel_all = [this] {

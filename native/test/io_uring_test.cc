@@ -479,6 +479,217 @@ void TestSelectorTimer(const std::string& name) {
   TEST_CHECK_EQ(sel->Size(), size0);
 }
 
+// ---- recv-many over a provided-buffer pool ------------------------------------
+
+// A pool of `count` buffers of `size` bytes, page-backed like the JS one.
+struct Pool {
+  std::vector<char> mem;
+  uint32_t size, count;
+  Pool(uint32_t sz, uint32_t n) : mem(size_t{sz} * n), size(sz), count(n) {}
+  std::string Chunk(int32_t v) const {
+    return std::string(mem.data() + size_t{RecvChunkBid(v)} * size,
+                       RecvChunkLen(v));
+  }
+};
+
+bool HasRecvMany(Proactor* p) {
+  const ProactorFeatures* f = IoUringFeatures(p);
+  return f != nullptr && f->multishot_recv && f->provided_buffer_ring;
+}
+
+// One Wait pass as the host runs it: BeginBatch, then Wait, pairs of
+// `token` appended to `got` (the chunks read out before the next pass).
+void Pass(Proactor* p, Token token, Pool* pool, std::vector<int32_t>* got,
+          std::string* bytes, int64_t timeout_ns = 100 * kMs,
+          int cap = 16) {
+  p->BeginBatch();
+  int32_t buf[2 * 64];
+  EventBuffer eb{buf, cap};
+  int n = p->Wait(&eb, timeout_ns);
+  if (n < 0) Fail("Wait = " + Str(n));
+  for (int i = 0; i < n; ++i) {
+    if (buf[2 * i] != token) continue;
+    got->push_back(buf[2 * i + 1]);
+    if (buf[2 * i + 1] > 0) *bytes += pool->Chunk(buf[2 * i + 1]);
+  }
+}
+
+void TestRecvManyPoolArgs() {
+  auto p = Make();
+  if (!p || !HasRecvMany(p.get())) return;
+  Pair sp;
+  Pool pool(64, 4);
+  TEST_CHECK_EQ(p->SubmitRecvMany(1, sp.a), -EOPNOTSUPP);  // no pool yet
+  TEST_CHECK_EQ(p->SetBufferPool(pool.mem.data(), 64, 3), -EINVAL);
+  TEST_CHECK_EQ(p->SetBufferPool(pool.mem.data(), 0, 4), -EINVAL);
+  TEST_CHECK_EQ(p->SetBufferPool(pool.mem.data(), kRecvPoolMaxSize + 1, 4),
+                -EINVAL);
+  TEST_CHECK_EQ(p->SetBufferPool(nullptr, 64, 4), -EINVAL);
+  TEST_CHECK_EQ(p->SetBufferPool(pool.mem.data(), 64, 4), 0);
+  TEST_CHECK_EQ(p->SetBufferPool(pool.mem.data(), 64, 4), -EEXIST);
+  TEST_CHECK_EQ(p->SubmitRecvMany(1, sp.a), 0);
+  TEST_CHECK_EQ(p->SubmitRecvMany(1, sp.a), -EEXIST);
+  OpKind k;
+  TEST_CHECK_EQ(p->KindOf(1, &k), 0);
+  TEST_CHECK(k == OpKind::kRecvMany);
+  // The packing keeps the sign bit clear at the extremes.
+  TEST_CHECK(PackRecvChunk(kRecvPoolMaxCount - 1, kRecvPoolMaxSize) > 0);
+  TEST_CHECK_EQ(RecvChunkBid(PackRecvChunk(77, 1234)), 77u);
+  TEST_CHECK_EQ(RecvChunkLen(PackRecvChunk(77, 1234)), 1234u);
+  TEST_CHECK_EQ(p->Drain(2000 * kMs), 0);
+  TEST_CHECK_EQ(p->SetBufferPool(pool.mem.data(), 64, 4), -EBADF);
+}
+
+// One submission, one completion per chunk, buffers reused across passes,
+// EOF as the final result.
+void TestRecvManyChunks() {
+  auto p = Make();
+  if (!p || !HasRecvMany(p.get())) return;
+  Pair sp;
+  Pool pool(64, 4);
+  TEST_CHECK_EQ(p->SetBufferPool(pool.mem.data(), pool.size, pool.count), 0);
+  TEST_CHECK_EQ(p->SubmitRecvMany(7, sp.a), 0);
+  std::vector<int32_t> got;
+  std::string bytes, sent;
+  // Ten separate writes, each read before the next: more chunks than the
+  // pool has buffers, so buffers must come back (BeginBatch) to go on.
+  for (int i = 0; i < 10; ++i) {
+    std::string msg = "chunk" + std::to_string(i) + ";";
+    sent += msg;
+    TEST_CHECK_EQ(write(sp.b, msg.data(), msg.size()),
+                  static_cast<ssize_t>(msg.size()));
+    const int64_t end = MonotonicNs() + 2000 * kMs;
+    while (bytes.size() < sent.size() && MonotonicNs() < end) {
+      Pass(p.get(), 7, &pool, &got, &bytes);
+    }
+  }
+  TEST_CHECK_EQ(bytes, sent);
+  TEST_CHECK(got.size() >= 10);
+  for (int32_t v : got) TEST_CHECK(v > 0 && RecvChunkBid(v) < pool.count);
+  TEST_CHECK_EQ(p->Pending(), 1);  // still armed: one submission for all
+  shutdown(sp.b, SHUT_WR);
+  const int64_t end = MonotonicNs() + 2000 * kMs;
+  while (p->Pending() > 0 && MonotonicNs() < end) {
+    Pass(p.get(), 7, &pool, &got, &bytes);
+  }
+  TEST_CHECK_EQ(got.back(), 0);  // EOF ends it
+  TEST_CHECK_EQ(p->Pending(), 0);
+  TEST_CHECK_EQ(p->OpsOnFd(sp.a), 0);
+}
+
+// A dry pool: the op parks (no completion, still pending) until the
+// buffers of the chunks already reported come back, then goes on; no byte
+// lost or reordered.
+void TestRecvManyNoBufs() {
+  auto p = Make();
+  if (!p || !HasRecvMany(p.get())) return;
+  Pair sp;
+  Pool pool(8, 2);
+  TEST_CHECK_EQ(p->SetBufferPool(pool.mem.data(), pool.size, pool.count), 0);
+  TEST_CHECK_EQ(p->SubmitRecvMany(3, sp.a), 0);
+  std::string sent;
+  for (int i = 0; i < 100; ++i) sent += static_cast<char>('a' + i % 26);
+  TEST_CHECK_EQ(write(sp.b, sent.data(), sent.size()), 100);
+  std::vector<int32_t> got;
+  std::string bytes;
+  // The first pass takes at most the pool's two buffers' worth.
+  Pass(p.get(), 3, &pool, &got, &bytes);
+  TEST_CHECK(bytes.size() <= 16);
+  TEST_CHECK_EQ(p->Pending(), 1);
+  const int64_t end = MonotonicNs() + 2000 * kMs;
+  while (bytes.size() < sent.size() && MonotonicNs() < end) {
+    Pass(p.get(), 3, &pool, &got, &bytes, 20 * kMs);
+  }
+  TEST_CHECK_EQ(bytes, sent);
+  for (int32_t v : got) TEST_CHECK(v > 0);  // ENOBUFS never reported
+  TEST_CHECK_EQ(p->Pending(), 1);
+  // Cancel while armed in the kernel: -ECANCELED ends it.
+  TEST_CHECK_EQ(p->Cancel(3), 0);
+  const int64_t end2 = MonotonicNs() + 2000 * kMs;
+  while (p->Pending() > 0 && MonotonicNs() < end2) {
+    Pass(p.get(), 3, &pool, &got, &bytes);
+  }
+  TEST_CHECK_EQ(got.back(), -ECANCELED);
+  TEST_CHECK_EQ(p->Cancel(3), -ENOENT);
+}
+
+// Parked ops (pool dry, buffers not yet given back) end at once on
+// Cancel and CancelFd, and Drain ends them too.
+void TestRecvManyParkedCancel() {
+  auto p = Make();
+  if (!p || !HasRecvMany(p.get())) return;
+  Pair s1, s2, s3;
+  Pool pool(4, 1);
+  TEST_CHECK_EQ(p->SetBufferPool(pool.mem.data(), pool.size, pool.count), 0);
+  TEST_CHECK_EQ(p->SubmitRecvMany(1, s1.a), 0);
+  TEST_CHECK_EQ(p->SubmitRecvMany(2, s2.a), 0);
+  TEST_CHECK_EQ(p->SubmitRecvMany(3, s3.a), 0);
+  TEST_CHECK_EQ(write(s1.b, "xxxx", 4), 4);
+  TEST_CHECK_EQ(write(s2.b, "yyyy", 4), 4);
+  TEST_CHECK_EQ(write(s3.b, "zzzz", 4), 4);
+  // Wait without BeginBatch: the one buffer is taken and never given back,
+  // so two of the three park.
+  int32_t buf[2 * 16];
+  EventBuffer eb{buf, 16};
+  int chunks = 0;
+  const int64_t end = MonotonicNs() + 300 * kMs;
+  while (MonotonicNs() < end) {
+    int n = p->Wait(&eb, 20 * kMs);
+    for (int i = 0; i < n; ++i) {
+      if (buf[2 * i + 1] > 0) ++chunks;
+    }
+  }
+  TEST_CHECK_EQ(chunks, 1);
+  TEST_CHECK_EQ(p->Pending(), 3);
+  TEST_CHECK(p->HasBuffered());  // a parked op and a buffer to give back
+  // Cancel every one: the parked ones at once, the armed one by the kernel.
+  TEST_CHECK_EQ(p->Cancel(1), 0);
+  TEST_CHECK_EQ(p->CancelFd(s2.a), 1);
+  TEST_CHECK_EQ(p->CancelFd(s3.a), 1);
+  std::map<Token, std::vector<int32_t>> results;
+  const int64_t end2 = MonotonicNs() + 2000 * kMs;
+  while (p->Pending() > 0 && MonotonicNs() < end2) {
+    int n = p->Wait(&eb, 20 * kMs);
+    for (int i = 0; i < n; ++i) results[buf[2 * i]].push_back(buf[2 * i + 1]);
+  }
+  TEST_CHECK_EQ(p->Pending(), 0);
+  for (Token t : {1, 2, 3}) {
+    TEST_CHECK(!results[t].empty() && results[t].back() == -ECANCELED);
+  }
+  // A parked op at Drain: ended without waiting on the kernel.
+  auto q = Make();
+  Pair s4;
+  Pool pool2(4, 1);
+  TEST_CHECK_EQ(q->SetBufferPool(pool2.mem.data(), 4, 1), 0);
+  TEST_CHECK_EQ(q->SubmitRecvMany(1, s4.a), 0);
+  TEST_CHECK_EQ(write(s4.b, "123456789", 9), 9);
+  const int64_t end3 = MonotonicNs() + 300 * kMs;
+  while (MonotonicNs() < end3) q->Wait(&eb, 20 * kMs);
+  TEST_CHECK_EQ(q->Pending(), 1);
+  const int64_t t0 = MonotonicNs();
+  TEST_CHECK_EQ(q->Drain(2000 * kMs), 0);
+  TEST_CHECK(MonotonicNs() - t0 < 1000 * kMs);
+  TEST_CHECK_EQ(q->Pending(), 0);
+}
+
+// The probe decides: without multishot recv (the nomultirecv hook, or an
+// old kernel) there is no pool and no recv-many; plain recv still works.
+void TestRecvManyRefused() {
+  auto p = Make();
+  if (!p) return;
+  const ProactorFeatures* f = IoUringFeatures(p.get());
+  TEST_CHECK(f != nullptr && !f->multishot_recv && !f->provided_buffer_ring);
+  Pair sp;
+  Pool pool(64, 4);
+  TEST_CHECK_EQ(p->SetBufferPool(pool.mem.data(), 64, 4), -EOPNOTSUPP);
+  TEST_CHECK_EQ(p->SubmitRecvMany(1, sp.a), -EOPNOTSUPP);
+  TEST_CHECK_EQ(p->Pending(), 0);
+  char in[8];
+  TEST_CHECK_EQ(p->SubmitRecv(2, sp.a, in, sizeof(in)), 0);
+  TEST_CHECK_EQ(write(sp.b, "ok", 2), 2);
+  TEST_CHECK(WaitFor(p.get(), 2) == std::vector<int32_t>{2});
+}
+
 }  // namespace
 
 void RunIoUringTests(void (*run)(const std::string&,
@@ -518,6 +729,13 @@ void RunIoUringTests(void (*run)(const std::string&,
   run("io_uring: ArmTimer (zero, past, future, disarm, moved)",
       TestProactorTimer);
   run("io_uring: Wakeup from another thread, timeout", TestProactorWakeup);
+  run("io_uring: recv-many pool arguments and packing", TestRecvManyPoolArgs);
+  run("io_uring: recv-many, one completion per chunk, EOF",
+      TestRecvManyChunks);
+  run("io_uring: recv-many parks on a dry pool, resumes, cancel",
+      TestRecvManyNoBufs);
+  run("io_uring: recv-many parked: Cancel, CancelFd, Drain",
+      TestRecvManyParkedCancel);
   // The same ops as a 5.10-era kernel would run them: single accepts
   // re-submitted, one-shot polls re-armed, cancels one token at a time.
   const char* env = std::getenv("AIONODE_TEST_IO_URING");
@@ -536,6 +754,10 @@ void RunIoUringTests(void (*run)(const std::string&,
   run("io_uring (old kernel): ArmTimer, one-shot poll re-armed",
       TestProactorTimer);
   run("io_uring (old kernel): Wakeup", TestProactorWakeup);
+  run("io_uring (old kernel): no recv-many, plain recv", TestRecvManyRefused);
+  setenv("AIONODE_TEST_IO_URING", "nomultirecv", 1);
+  run("io_uring (nomultirecv hook): no recv-many, plain recv",
+      TestRecvManyRefused);
   if (had) {
     setenv("AIONODE_TEST_IO_URING", saved.c_str(), 1);
   } else {

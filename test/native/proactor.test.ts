@@ -195,6 +195,84 @@ describe.skipIf(!have).each(['', 'old'])('NativeProactor (io_uring%s)', (mode) =
     expect(await t.result(3)).toBe(0);
   });
 
+  it('recvMany: multishot recv into the pool where the probe found it, -EOPNOTSUPP elsewhere', async () => {
+    const t = h();
+    const [a, c] = b.socketpair().map(own);
+    const has = t.p.features.multishotRecv && t.p.features.providedBufferRing;
+    expect(has).toBe(mode !== 'old'); // this kernel (6.x) has both
+    expect(t.p.recvMany(1, a)).toBe(-E.EOPNOTSUPP); // no pool yet
+    const size = 64;
+    const pool = Buffer.alloc(size * 4);
+    if (!has) {
+      expect(t.p.providePool(pool, size)).toBe(-E.EOPNOTSUPP);
+      expect(t.p.pending).toBe(0);
+      return;
+    }
+    expect(t.p.providePool(pool, size)).toBe(0);
+    expect(t.p.providePool(pool, size)).toBe(-E.EEXIST);
+    // One submission, then a completion per chunk: each names a pool
+    // buffer and is read in its own batch (the buffer goes back after).
+    const got: string[] = [];
+    t.onPair = (token, r) => {
+      if (token === 1 && r > 0) {
+        const bid = r >>> 17;
+        const len = r & 0x1ffff;
+        expect(bid).toBeLessThan(4);
+        got.push(pool.toString('latin1', bid * size, bid * size + len));
+      }
+    };
+    expect(t.p.recvMany(1, a)).toBe(0);
+    expect(t.p.recvMany(1, a)).toBe(-E.EEXIST);
+    let sent = '';
+    for (let i = 0; i < 12; i++) {
+      const msg = `message ${i};`;
+      sent += msg;
+      expect(b.send(c, Buffer.from(msg))).toBe(msg.length);
+      await t.until(() => got.join('').length === sent.length, `chunk ${i}`);
+    }
+    // More chunks than the pool has buffers: they were reused.
+    expect(got.join('')).toBe(sent);
+    expect(t.p.pending).toBe(1);
+    // A burst larger than the whole pool (256 bytes): the op waits for
+    // buffers and goes on; every byte arrives, in order.
+    const burst = Buffer.alloc(5000, 'z');
+    for (let i = 0; i < burst.length; i++) burst[i] = 97 + (i % 26);
+    expect(b.send(c, burst)).toBe(burst.length);
+    await t.until(() => got.join('').length === sent.length + burst.length, 'the burst');
+    expect(got.join('').slice(sent.length)).toBe(burst.toString('latin1'));
+    expect(t.results.get(1)!.every((r) => r > 0)).toBe(true); // no ENOBUFS seen
+    // EOF ends it.
+    b.close(c);
+    open = open.filter((f) => f !== c);
+    await t.until(() => t.results.get(1)!.includes(0), 'EOF');
+    expect(t.p.pending).toBe(0);
+  });
+
+  it('recvMany: cancel ends it with -ECANCELED; close() drains it and frees the pool', async () => {
+    const t = h();
+    const [a] = b.socketpair().map(own);
+    if (!t.p.features.multishotRecv || !t.p.features.providedBufferRing) return;
+    expect(t.p.providePool(Buffer.alloc(1024), 256)).toBe(0);
+    expect(t.p.recvMany(1, a)).toBe(0);
+    expect(t.p.cancel(1)).toBe(0);
+    expect(await t.result(1)).toBe(-E.ECANCELED);
+    expect(t.p.pending).toBe(0);
+    expect(t.p.recvMany(2, a)).toBe(0);
+    t.p.close();
+    expect(t.p.pending).toBe(0);
+  });
+
+  it('providePool refuses a bad buffer or size, naming it', () => {
+    const t = h();
+    expect(() => t.p.providePool('x' as never, 64)).toThrow(TypeError);
+    expect(() => t.p.providePool('x' as never, 64)).toThrow(/"buf".*Uint8Array/);
+    expect(() => t.p.providePool(Buffer.alloc(64), 0)).toThrow(/"size"/);
+    expect(() => t.p.providePool(Buffer.alloc(64), 1 << 17)).toThrow(RangeError);
+    expect(() => t.p.providePool(Buffer.alloc(64 * 3), 64)).toThrow(/power of two/);
+    expect(() => t.p.providePool(Buffer.alloc(100), 64)).toThrow(/power of two/);
+    expect(() => t.p.recvMany(-1, 0)).toThrow(/"token"/);
+  });
+
   it('an echo: a batch re-submits the token it was just handed, flushed when the batch ends', async () => {
     const t = h();
     const [a, c] = b.socketpair().map(own);
@@ -679,7 +757,7 @@ let got = 0;
 const loop = new b.NativeLoop(p, events, (n) => {
   for (let i = 0; i < n; i++) if (events[2 * i] === 1) got++;
   if (got === 1 && ${JSON.stringify(mode)} === 'finish') {
-    loop.close(); p.close(); b.close(x); b.close(y); b.close(l);
+    loop.close(); p.close(); b.close(x); b.close(y); b.close(l); b.close(u); b.close(v);
     parentPort.postMessage({ got });
   }
   return 0;
@@ -688,6 +766,11 @@ loop.start(false);
 p.recv(1, x, Buffer.alloc(1 << 16), 0, 1 << 16);
 p.recv(2, y, Buffer.alloc(1 << 16), 0, 1 << 16);
 p.acceptMany(3, l);
+const [u, v] = b.socketpair();
+if (p.features.multishotRecv && p.features.providedBufferRing) {
+  p.providePool(Buffer.alloc(4096 * 4), 4096);
+  p.recvMany(4, u);
+}
 loop.timerIn(0, 3600);
 if (${JSON.stringify(mode)} === 'finish') b.send(y, Buffer.from('w'));
 else parentPort.postMessage({ running: true });
