@@ -607,6 +607,15 @@ export class BaseProactorEventLoop extends BaseEventLoop {
     }
   };
 
+  /**
+   * @internal A pipe or a pidfd (unix-events.ts) is about to be closed by
+   * its owner: as for a Socket, a poll op may still name it in the kernel,
+   * so the proactor closes it once that op is done.
+   */
+  override _fdClosing(fd: number): boolean {
+    return this.#onSocketClose(fd, true);
+  }
+
   /** @internal Watches `sock`: its close() goes through this loop first. */
   _watch(sock: Socket): void {
     sock._onClose(this.#onSocketClose);
