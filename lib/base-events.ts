@@ -479,16 +479,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
    * function cannot cross threads.
    */
   callSoonThreadsafe(first: Callback | CallbackOptions, ...rest: unknown[]): Handle {
-    let context: CallbackContext | undefined;
-    let callback: unknown = first;
-    if (typeof first === 'object' && first !== null) {
-      context = (first as CallbackOptions).context;
-      callback = rest.shift();
-    }
-    this.#checkClosed();
-    checkCallback(callback, 'callSoonThreadsafe');
-    const handle = new Handle(callback, rest, this, context);
-    this._addReady(handle);
+    const handle = this.#queueHandle(first, rest, 'callSoonThreadsafe');
     // asyncio's _write_to_self: wake the loop even when the queue was not empty.
     if (this.#running && !this.#inPass) this._driver.kick();
     return handle;
@@ -625,6 +616,11 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
    * in the order they are registered.
    */
   callSoon(first: Callback | CallbackOptions, ...rest: unknown[]): Handle {
+    return this.#queueHandle(first, rest, 'callSoon');
+  }
+
+  /** callSoon's body: `[options,] callback, ...args` checked, queued. */
+  #queueHandle(first: Callback | CallbackOptions, rest: unknown[], method: string): Handle {
     let context: CallbackContext | undefined;
     let callback: unknown = first;
     if (typeof first === 'object' && first !== null) {
@@ -632,7 +628,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
       callback = rest.shift();
     }
     this.#checkClosed();
-    checkCallback(callback, 'callSoon');
+    checkCallback(callback, method);
     const handle = new Handle(callback, rest, this, context);
     this._addReady(handle);
     return handle;
