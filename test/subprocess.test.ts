@@ -374,6 +374,32 @@ describe.each(LOOPS)('subprocesses on %s', (name) => {
     expect(got.left).toEqual([]);
   });
 
+  it("the pidfd and the pipes of a child are closed through the loop's _fdClosing hook", async () => {
+    const seen: string[] = [];
+    const hooked = loop as TestLoop & { _fdClosing?: (fd: number, close: () => void) => boolean };
+    const own = Object.getOwnPropertyDescriptor(hooked, '_fdClosing');
+    hooked._fdClosing = (fd) => {
+      // What the fd still is, just before its close (false: close it now).
+      seen.push(fs.readlinkSync(`/proc/self/fd/${fd}`).replace(/:\[\d+\]$/, ''));
+      return false;
+    };
+    try {
+      const rc = await run(async () => {
+        const proc = await createSubprocessShell('echo hi', { stdout: PIPE, stderr: PIPE });
+        await proc.communicate();
+        return proc.wait();
+      });
+      expect(rc).toBe(0);
+      const pidfd = binding().pidfdOpen(process.pid);
+      if (pidfd >= 0) binding().close(pidfd);
+      const expected = pidfd >= 0 ? ['anon_inode:[pidfd]', 'pipe', 'pipe'] : ['pipe', 'pipe'];
+      expect(seen.sort()).toEqual(expected);
+    } finally {
+      if (own) Object.defineProperty(hooked, '_fdClosing', own);
+      else delete hooked._fdClosing;
+    }
+  });
+
   it('a small limit pauses the pipe and resumes it; reading after the exit gets everything', async () => {
     const got = await run(async () => {
       const proc = await createSubprocessShell('head -c 262144 /dev/zero; exit 1', { stdout: PIPE, limit: 1024 });
