@@ -33,6 +33,7 @@ import {
   SubprocessProtocol,
   type BaseTransport,
   type SubprocessTransport,
+  type Task,
 } from '../lib/index.js';
 import { _fallbackWatcherState } from '../lib/unix-events.js';
 import { binding } from '../lib/native.js';
@@ -321,6 +322,49 @@ describe.each(LOOPS)('subprocesses on %s', (name) => {
     expect(got.left).toEqual([]);
     // afterEach: fds back to the baseline, no zombie.
   }, 15_000); // CPython test_subprocess: test_cancel_make_subprocess_transport_exec (gh-103847 / gh-115178)
+
+  it('only the pipe-connecting task cancelled: the start fails with CancelledError, the child is reaped, nothing leaks', async () => {
+    // The transport's own task that connects the pipes, cancelled alone
+    // (before its first step and at later points): its waiter must be
+    // cancelled, not left pending (setException refuses a CancelledError).
+    const got = await run(async () => {
+      const outcomes: string[] = [];
+      for (let k = 0; k < 20; k++) {
+        // gather wraps the awaitable in a task of its own: made before the spy.
+        const waiting = gather([createSubprocessExec('sleep', ['30'], { stdin: PIPE, stdout: PIPE, stderr: PIPE })], { returnExceptions: true });
+        const made: Task<unknown>[] = [];
+        const create = loop.createTask;
+        loop.createTask = ((coro: never, opts?: never) => {
+          const t = create.call(loop, coro, opts);
+          made.push(t as Task<unknown>);
+          return t;
+        }) as typeof loop.createTask;
+        let connecting: Task<unknown> | undefined;
+        let r: unknown;
+        try {
+          // made[0]: loop.subprocessExec's task; made[1]: the transport's connect task.
+          while (made.length < 2) await sleep(0);
+          connecting = made[1];
+          for (let i = 0; i < k; i++) await sleep(0);
+          connecting.cancel();
+          [r] = (await waiting) as unknown[];
+        } finally {
+          loop.createTask = create;
+        }
+        if (r instanceof CancelledError) {
+          outcomes.push('cancelled');
+        } else {
+          const proc = r as Awaited<ReturnType<typeof createSubprocessExec>>;
+          proc.kill();
+          await proc.wait();
+          outcomes.push('started');
+        }
+      }
+      return { outcomes, left: childrenNamed('sleep') };
+    });
+    expect(got.outcomes[0]).toBe('cancelled');
+    expect(got.left).toEqual([]);
+  }, 15_000);
 
   it('run() whose main returns while a child start is in flight finishes', async () => {
     const baseFds = fdCount();
