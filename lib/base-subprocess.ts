@@ -210,20 +210,18 @@ export abstract class BaseSubprocessTransport extends SubprocessTransport {
     const taken = this.#taken;
     try {
       const loop = this._loop;
-      if (child.stdin !== null) {
-        const [, proto] = yield* loop.connectWritePipe(() => (taken.add(0), new WriteSubprocessPipeProto(this, 0)), child.stdin);
-        this._pipes.set(0, proto);
-        if (this._closed) proto.pipe?.close(); // close() came first: it could not reach this pipe
-      }
-      if (child.stdout !== null) {
-        const [, proto] = yield* loop.connectReadPipe(() => (taken.add(1), new ReadSubprocessPipeProto(this, 1)), child.stdout);
-        this._pipes.set(1, proto);
-        if (this._closed) proto.pipe?.close(); // close() came first: it could not reach this pipe
-      }
-      if (child.stderr !== null) {
-        const [, proto] = yield* loop.connectReadPipe(() => (taken.add(2), new ReadSubprocessPipeProto(this, 2)), child.stderr);
-        this._pipes.set(2, proto);
-        if (this._closed) proto.pipe?.close(); // close() came first: it could not reach this pipe
+      const ends = [child.stdin, child.stdout, child.stderr];
+      for (let fd = 0; fd < 3; fd++) {
+        const end = ends[fd];
+        if (end === null) continue;
+        const factory = (): WriteSubprocessPipeProto => {
+          taken.add(fd);
+          return fd === 0 ? new WriteSubprocessPipeProto(this, fd) : new ReadSubprocessPipeProto(this, fd);
+        };
+        const [, proto] = fd === 0 ? yield* loop.connectWritePipe(factory, end) : yield* loop.connectReadPipe(factory, end);
+        this._pipes.set(fd, proto);
+        // close() ran while this pipe was connecting, so it could not reach it.
+        if (this._closed) proto.pipe?.close();
       }
       loop.callSoon(() => this._protocol.connectionMade(this as unknown as BaseTransport));
       for (const [cb, args] of this._pendingCalls ?? []) loop.callSoon(cb, ...args);
