@@ -8,7 +8,7 @@
  * exited AND every pipe is closed. The Unix half (spawning, exit watching)
  * is UnixSubprocessTransport in unix-events.ts.
  */
-import { describeArg, ProcessLookupError } from './exceptions.js';
+import { CancelledError, describeArg, ProcessLookupError } from './exceptions.js';
 import type { AbstractEventLoop } from './events.js';
 import type { Future } from './futures.js';
 import { logger } from './log.js';
@@ -65,6 +65,12 @@ export abstract class BaseSubprocessTransport extends SubprocessTransport {
   /** @internal fd -> its pipe protocol; undefined value: not connected yet. */ _pipes = new Map<number, WriteSubprocessPipeProto | undefined>();
   /** @internal */ _finished = false;
   /** @internal Whether the child is still ours to signal (not yet reaped). */ _alive = false;
+  /**
+   * @internal Whether every pipe got its transport. Until then no
+   * connectionLost can come (asyncio 3.13's _pipes_connected), so the exit
+   * alone wakes wait(): a start cancelled half way (Runner.close() cancels
+   * every task) must not leave wait() pending forever.
+   */ _pipesConnected = false;
 
   constructor(
     loop: AbstractEventLoop,
@@ -91,7 +97,12 @@ export abstract class BaseSubprocessTransport extends SubprocessTransport {
     this._alive = true;
     this._extra.subprocess = child.pid;
     if (this._loop.getDebug()) logger.debug(`process created: pid ${child.pid}`);
-    this._loop.createTask(this.#connectPipes(child, waiter));
+    const connecting = this._loop.createTask(this.#connectPipes(child, waiter));
+    // A task cancelled before its first step never enters the generator's
+    // try (Runner.close() cancels every task at once): its catch cannot run.
+    connecting.addDoneCallback(() => {
+      if (connecting.cancelled()) this.#connectFailed(child, waiter, new CancelledError());
+    });
   }
 
   override toString(): string {
@@ -181,29 +192,64 @@ export abstract class BaseSubprocessTransport extends SubprocessTransport {
   /** @internal Signals the child (process.kill semantics: throws ESRCH when gone). */
   abstract _signal(signal: number | NodeJS.Signals): void;
 
+  /**
+   * @internal Closes a parent pipe end that no pipe transport took (the
+   * connection failed or was cancelled first): nobody else would.
+   */
+  abstract _closeParentFd(fd: number): void;
+
+  /**
+   * Which pipes a connect task got as far as wrapping (its protocol factory
+   * runs right before the transport takes the fd): from then on that
+   * transport owns the fd and closes it when it is closed.
+   */
+  #taken = new Set<number>();
+  #connectEnded = false;
+
   *#connectPipes(child: StartedChild, waiter: Future<void> | null): Coroutine<void> {
+    const taken = this.#taken;
     try {
       const loop = this._loop;
-      if (child.stdin !== null) {
-        const [, proto] = yield* loop.connectWritePipe(() => new WriteSubprocessPipeProto(this, 0), child.stdin);
-        this._pipes.set(0, proto);
-      }
-      if (child.stdout !== null) {
-        const [, proto] = yield* loop.connectReadPipe(() => new ReadSubprocessPipeProto(this, 1), child.stdout);
-        this._pipes.set(1, proto);
-      }
-      if (child.stderr !== null) {
-        const [, proto] = yield* loop.connectReadPipe(() => new ReadSubprocessPipeProto(this, 2), child.stderr);
-        this._pipes.set(2, proto);
+      const ends = [child.stdin, child.stdout, child.stderr];
+      for (let fd = 0; fd < 3; fd++) {
+        const end = ends[fd];
+        if (end === null) continue;
+        const factory = (): WriteSubprocessPipeProto => {
+          taken.add(fd);
+          return fd === 0 ? new WriteSubprocessPipeProto(this, fd) : new ReadSubprocessPipeProto(this, fd);
+        };
+        const [, proto] = fd === 0 ? yield* loop.connectWritePipe(factory, end) : yield* loop.connectReadPipe(factory, end);
+        this._pipes.set(fd, proto);
+        // close() ran while this pipe was connecting, so it could not reach it.
+        if (this._closed) proto.pipe?.close();
       }
       loop.callSoon(() => this._protocol.connectionMade(this as unknown as BaseTransport));
       for (const [cb, args] of this._pendingCalls ?? []) loop.callSoon(cb, ...args);
       this._pendingCalls = null;
     } catch (exc) {
-      if (waiter !== null && !waiter.cancelled()) waiter.setException(exc);
+      this.#connectFailed(child, waiter, exc);
       return;
     }
-    if (waiter !== null && !waiter.cancelled()) waiter.setResult(undefined);
+    this.#connectEnded = true;
+    this._pipesConnected = true;
+    if (waiter !== null && !waiter.done()) waiter.setResult(undefined);
+  }
+
+  /** The pipes will never all connect: close what no transport took, fail the waiter, let the exit alone finish. */
+  #connectFailed(child: StartedChild, waiter: Future<void> | null, exc: unknown): void {
+    if (this.#connectEnded) return;
+    this.#connectEnded = true;
+    ([child.stdin, child.stdout, child.stderr] as const).forEach((fd, i) => {
+      if (fd !== null && !this.#taken.has(i)) this._closeParentFd(fd);
+    });
+    if (waiter !== null && !waiter.done()) {
+      // setException refuses a CancelledError: cancel() is how one is set.
+      if (exc instanceof CancelledError) waiter.cancel();
+      else waiter.setException(exc);
+    }
+    // As asyncio 3.13: with no connectionLost to come, _tryFinish wakes
+    // the exit waiters at the exit instead.
+    this._tryFinish();
   }
 
   /** @internal */
@@ -244,6 +290,7 @@ export abstract class BaseSubprocessTransport extends SubprocessTransport {
   /** @internal */
   _tryFinish(): void {
     if (this._finished || this._returncode === null) return;
+    if (!this._pipesConnected) this.#wakeExitWaiters();
     for (const p of this._pipes.values()) if (p === undefined || !p.disconnected) return;
     this._finished = true;
     this._call((e: Error | undefined) => this._callConnectionLost(e), undefined);
@@ -254,11 +301,17 @@ export abstract class BaseSubprocessTransport extends SubprocessTransport {
     try {
       this._protocol.connectionLost(exc);
     } finally {
-      // Wake the tasks in wait().
-      for (const waiter of this._exitWaiters ?? []) {
-        if (!waiter.cancelled()) waiter.setResult(this._returncode as number);
-      }
+      this.#wakeExitWaiters();
       this._exitWaiters = null;
+    }
+  }
+
+  /** Resolves the tasks in wait() with the return code. */
+  #wakeExitWaiters(): void {
+    const waiters = this._exitWaiters ?? [];
+    if (this._exitWaiters !== null) this._exitWaiters = [];
+    for (const waiter of waiters) {
+      if (!waiter.done()) waiter.setResult(this._returncode as number);
     }
   }
 }

@@ -6,8 +6,8 @@
  * says how they work.
  */
 import { inspect } from 'node:util';
-import type { SubprocessTransport } from './base-subprocess.js';
-import { BrokenPipeError, ConnectionResetError, describeArg, RuntimeError } from './exceptions.js';
+import type { BaseSubprocessTransport, SubprocessTransport } from './base-subprocess.js';
+import { BrokenPipeError, CancelledError, ConnectionResetError, describeArg, RuntimeError } from './exceptions.js';
 import type { AbstractEventLoop } from './events.js';
 import { getRunningLoop } from './events.js';
 import type { Coroutine } from './coroutines.js';
@@ -317,7 +317,20 @@ function* createGen(
   // An abort cancels the spawning task, which kills and reaps a child
   // already started (loop.subprocessExec's cancellation path).
   _bindSignal(task, signal);
-  const [transport, protocol] = yield* task;
+  let started: [SubprocessTransport, SubprocessStreamProtocol];
+  try {
+    started = yield* task;
+  } catch (exc) {
+    // Cancelled in the very pass the spawn finished (every task cancelled
+    // at once): no Process will own this child, so stop and reap it here.
+    if (exc instanceof CancelledError && task.done() && !task.cancelled() && task.exception() === undefined) {
+      const transport = task.result()[0] as BaseSubprocessTransport;
+      transport.close();
+      yield* transport._wait();
+    }
+    throw exc;
+  }
+  const [transport, protocol] = started;
   return new Process(transport, protocol, loop);
 }
 

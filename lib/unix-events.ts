@@ -78,30 +78,50 @@ export class PipeHandle {
     return this.#fd;
   }
 
-  close(): void {
+  /** Closes the fd, once, through closeWatchedFd (`loop` watched it). */
+  close(loop: PipeLoop): void {
     const fd = this.#fd;
     if (fd < 0) return;
     this.#fd = -1;
-    const b = binding();
-    if (this.#closer !== null) {
-      b.release(fd);
-      try {
-        const r = this.#closer() as { catch?: (f: (e: unknown) => void) => unknown } | undefined;
-        // FileHandle.close() is a promise: a failure there has nobody to
-        // report to but the log.
-        if (r !== undefined && r !== null && typeof r.catch === 'function') {
-          r.catch((exc) => logger.warning(`closing pipe fd ${fd} failed: ${String(exc)}`));
-        }
-      } catch (exc) {
-        logger.warning(`closing pipe fd ${fd} failed: ${String(exc)}`);
+    const closer = this.#closer;
+    closeWatchedFd(loop, fd, () => {
+      const b = binding();
+      if (closer === null) {
+        b.close(fd);
+        return;
       }
-      return;
-    }
-    try {
-      b.close(fd);
-    } catch (exc) {
-      logger.warning(`closing pipe fd ${fd} failed: ${String(exc)}`);
-    }
+      b.release(fd);
+      const r = closer() as { catch?: (f: (e: unknown) => void) => unknown } | undefined;
+      // FileHandle.close() is a promise: a failure there has nobody to
+      // report to but the log.
+      if (r !== undefined && r !== null && typeof r.catch === 'function') {
+        r.catch((exc) => logger.warning(`closing pipe fd ${fd} failed: ${String(exc)}`));
+      }
+    });
+  }
+}
+
+/** @internal What a loop may add to take over the close of an fd it watched (see closeWatchedFd). */
+interface FdClosingHook {
+  _fdClosing?(fd: number, close: () => void): boolean;
+}
+
+/**
+ * @internal The one place an fd the loop watched (a pipe end, a pidfd) is
+ * closed, after its _removeReader / _removeWriter. On the selector loops
+ * removing the key is all the kernel needs, so close(2) follows at once.
+ * A loop with operations still in flight on the fd (the io_uring proactor's
+ * poll ops) must not see the number reused under them: it defines
+ * `_fdClosing(fd, close)`, and returning true means it runs `close` itself
+ * once nothing of its own refers to the fd any more.
+ */
+export function closeWatchedFd(loop: PipeLoop | null, fd: number, close: () => void = () => binding().close(fd)): void {
+  const hook = (loop as FdClosingHook | null)?._fdClosing;
+  if (typeof hook === 'function' && hook.call(loop, fd, close) === true) return;
+  try {
+    close();
+  } catch (exc) {
+    logger.warning(`closing fd ${fd} failed: ${String(exc)}`);
   }
 }
 
@@ -140,7 +160,8 @@ function toBytes(data: unknown): Uint8Array {
   throw new TypeError(describeArg('data', 'a bytes-like object (Uint8Array, Buffer) or a string', data));
 }
 
-function isEAGAIN(n: number): boolean {
+/** The addon's read/write return a negative number (-EAGAIN) when they would block, and throw every other error. */
+function wouldBlock(n: number): boolean {
   return n < 0;
 }
 
@@ -211,7 +232,7 @@ export class UnixReadPipeTransport extends ReadTransport {
       this._fatalError(exc, 'Fatal read error on pipe transport');
       return;
     }
-    if (isEAGAIN(n)) return;
+    if (wouldBlock(n)) return;
     if (n > 0) {
       this.#slabPos += n;
       this._protocol.dataReceived(this.#slab.subarray(start, start + n));
@@ -290,7 +311,7 @@ export class UnixReadPipeTransport extends ReadTransport {
       this._protocol.connectionLost(exc);
     } finally {
       this._pipe = null;
-      pipe.close();
+      pipe.close(this._loop);
     }
   }
 }
@@ -538,7 +559,7 @@ export class UnixWritePipeTransport extends WriteTransport {
       this._protocol.connectionLost(exc);
     } finally {
       this._pipe = null;
-      pipe.close();
+      pipe.close(this._loop);
     }
   }
 }
@@ -614,7 +635,7 @@ function watchChild(loop: PipeLoop, pid: number, onExit: (returncode: number) =>
     const rc = reapOne(pid);
     if (rc === null) return; // not yet (spurious wakeup): stay registered
     loop._removeReader(pidfd);
-    b.close(pidfd);
+    closeWatchedFd(loop, pidfd);
     mine.delete(pid);
     onExit(rc);
   };
@@ -638,7 +659,7 @@ export function _orphanChildren(loop: AbstractEventLoop): void {
   const b = binding();
   for (const [pid, pidfd] of mine) {
     (loop as PipeLoop)._removeReader(pidfd);
-    b.close(pidfd);
+    closeWatchedFd(loop as PipeLoop, pidfd);
     fallback.add(loop, pid, () => {});
   }
 }
@@ -786,11 +807,19 @@ export function _checkSubprocessOptions(options: unknown, shell: boolean, extra:
 /** The parent's view of a spawn in progress: fds to close after it, the parent's pipe ends. */
 interface StdioPlan {
   child: [number, number, number];
-  /** Child-side fds this process opened: closed once the child has them. */
-  toClose: number[];
-  /** How to close each of toClose (pipe ends are the addon's, /dev/null is node:fs's). */
+  /** Close the child-side fds this process opened, once the child has them (pipe ends are the addon's, /dev/null is node:fs's). */
   closers: (() => void)[];
   parent: { stdin: number | null; stdout: number | null; stderr: number | null };
+}
+
+/** EBADF naming the option when `fd` is not open (the same error native/spawn.cc's own check gives). */
+function checkOpen(fd: number, name: string): void {
+  try {
+    fs.fstatSync(fd);
+  } catch (exc) {
+    if ((exc as NodeJS.ErrnoException).code !== 'EBADF') throw exc;
+    throw makeOSError(`${name}: fd ${fd} is not open`, { errno: 9, code: 'EBADF', syscall: 'fcntl' });
+  }
 }
 
 function stdioFd(value: unknown, name: string): number {
@@ -812,7 +841,7 @@ const CHILD_PIPE_SIZE = 1 << 20;
 
 function planStdio(o: SubprocessOptions): StdioPlan {
   const b = binding();
-  const plan: StdioPlan = { child: [-1, -1, -1], toClose: [], closers: [], parent: { stdin: null, stdout: null, stderr: null } };
+  const plan: StdioPlan = { child: [-1, -1, -1], closers: [], parent: { stdin: null, stdout: null, stderr: null } };
   let devnull = -1;
   const openDevnull = (): number => {
     if (devnull < 0) {
@@ -822,52 +851,37 @@ function planStdio(o: SubprocessOptions): StdioPlan {
     }
     return devnull;
   };
-  const pipe = (): [number, number] => {
-    const p = b.pipe(CHILD_PIPE_SIZE);
-    return p;
-  };
+  const names = ['stdin', 'stdout', 'stderr'] as const;
+  // The caller's own fds first, before any pipe is made: a closed number
+  // given here would otherwise be reused by one of our pipes, and the
+  // child would get our pipe instead of an error.
+  const given = names.map((name) => {
+    const v = o[name];
+    if (v == null || v === PIPE || v === DEVNULL || v === STDOUT) return -1;
+    const fd = stdioFd(v, name);
+    checkOpen(fd, name);
+    return fd;
+  });
   try {
-    // stdin
-    const si = o.stdin;
-    if (si === PIPE) {
-      const [r, w] = pipe();
-      plan.child[0] = r;
-      plan.closers.push(() => b.close(r));
-      plan.parent.stdin = w;
-    } else if (si === DEVNULL) {
-      plan.child[0] = openDevnull();
-    } else if (si === STDOUT) {
-      throw new RangeError(describeArg('stdin', 'PIPE, DEVNULL, a file descriptor or an object with fd (STDOUT is for stderr)', si));
-    } else if (si != null) {
-      plan.child[0] = stdioFd(si, 'stdin');
-    }
-    // stdout
-    const so = o.stdout;
-    if (so === PIPE) {
-      const [r, w] = pipe();
-      plan.child[1] = w;
-      plan.closers.push(() => b.close(w));
-      plan.parent.stdout = r;
-    } else if (so === DEVNULL) {
-      plan.child[1] = openDevnull();
-    } else if (so === STDOUT) {
-      throw new RangeError(describeArg('stdout', 'PIPE, DEVNULL, a file descriptor or an object with fd (STDOUT is for stderr)', so));
-    } else if (so != null) {
-      plan.child[1] = stdioFd(so, 'stdout');
-    }
-    // stderr
-    const se = o.stderr;
-    if (se === PIPE) {
-      const [r, w] = pipe();
-      plan.child[2] = w;
-      plan.closers.push(() => b.close(w));
-      plan.parent.stderr = r;
-    } else if (se === DEVNULL) {
-      plan.child[2] = openDevnull();
-    } else if (se === STDOUT) {
-      plan.child[2] = plan.child[1] >= 0 ? plan.child[1] : 1;
-    } else if (se != null) {
-      plan.child[2] = stdioFd(se, 'stderr');
+    for (let i = 0; i < 3; i++) {
+      const name = names[i];
+      const v = o[name];
+      if (given[i] >= 0) {
+        plan.child[i] = given[i];
+      } else if (v === PIPE) {
+        // The child reads from its stdin and writes to the other two.
+        const [r, w] = b.pipe(CHILD_PIPE_SIZE);
+        const [mine, theirs] = i === 0 ? [w, r] : [r, w];
+        plan.child[i] = theirs;
+        plan.closers.push(() => b.close(theirs));
+        plan.parent[name] = mine;
+      } else if (v === DEVNULL) {
+        plan.child[i] = openDevnull();
+      } else if (v === STDOUT) {
+        if (i !== 2) throw new RangeError(describeArg(name, 'PIPE, DEVNULL, a file descriptor or an object with fd (STDOUT is for stderr)', v));
+        // An inherited stdout (-1) means the parent's own fd 1.
+        plan.child[2] = plan.child[1] >= 0 ? plan.child[1] : 1;
+      }
     }
   } catch (exc) {
     closePlan(plan, true);
@@ -922,10 +936,21 @@ function execCandidates(program: string, env: SubprocessOptions['env']): string[
   return path.split(':').map((dir) => (dir === '' ? program : `${dir.replace(/\/+$/, '')}/${program}`));
 }
 
-function spawnError(errno: number, step: string, program: string, argv: readonly string[], cwd: string | null): OSError {
+/**
+ * The error of a failed spawn. `index` says which input the failure is
+ * about: the stdio slot (0..2) for 'dup2', the passFds entry for 'fcntl'.
+ */
+function spawnError(errno: number, step: string, index: number, program: string, argv: readonly string[], cwd: string | null, stdio: readonly number[], passFds: readonly number[]): OSError {
   const code = binding().errnoName(errno);
   let err: OSError;
-  if (step === 'chdir') {
+  // EBADF with an index: the parent's check before the fork found an fd
+  // the caller named closed (or never open).
+  let badFd: [string, number | undefined] | null = null;
+  if (code === 'EBADF' && index >= 0 && step === 'dup2') badFd = [['stdin', 'stdout', 'stderr'][index], stdio[index]];
+  if (code === 'EBADF' && index >= 0 && step === 'fcntl') badFd = ['passFds', passFds[index]];
+  if (badFd !== null && badFd[1] !== undefined) {
+    err = makeOSError(`${badFd[0]}: fd ${badFd[1]} is not open`, { errno, code, syscall: 'fcntl' });
+  } else if (step === 'chdir') {
     err = makeOSError(`spawn ${program} ${code}: cannot change to directory ${JSON.stringify(cwd)}`, { errno, code, syscall: 'chdir' });
     Object.assign(err, { path: cwd, filename: cwd });
   } else if (step === 'execve') {
@@ -951,6 +976,7 @@ function spawnChild(argv: readonly string[], candidates: readonly string[], o: S
   passFds.forEach((fd, i) => {
     if (!Number.isInteger(fd) || fd < 3) throw new RangeError(describeArg(`passFds[${i}]`, 'a file descriptor >= 3', fd));
   });
+  for (const fd of passFds) checkOpen(fd, 'passFds');
   // The child keeps them in a fixed table (it may not allocate).
   if (passFds.length > 255) throw new RangeError(describeArg('passFds', 'at most 255 file descriptors', `${passFds.length} of them`));
   const newSession = o.startNewSession ?? false;
@@ -968,7 +994,7 @@ function spawnChild(argv: readonly string[], candidates: readonly string[], o: S
   }
   if (pid < 0) {
     closePlan(plan, true);
-    throw spawnError(-pid, String(failure[0]), argv[0], argv, cwd);
+    throw spawnError(-pid, String(failure[0]), Number(failure[1]), argv[0], argv, cwd, plan.child, passFds);
   }
   closePlan(plan, false);
   return { pid, ...plan.parent };
@@ -1002,6 +1028,15 @@ export class UnixSubprocessTransport extends BaseSubprocessTransport {
   /** @internal */
   _signal(signal: number | NodeJS.Signals): void {
     process.kill(this._pid as number, signal);
+  }
+
+  /** @internal A parent pipe end no loop ever watched: a plain close. */
+  _closeParentFd(fd: number): void {
+    try {
+      binding().close(fd);
+    } catch (exc) {
+      logger.warning(`closing pipe fd ${fd} failed: ${String(exc)}`);
+    }
   }
 }
 

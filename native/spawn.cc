@@ -40,12 +40,12 @@ int PipeCloexec(int fds[2]) {
 struct ChildReport {
   int err;
   int step;
-  int candidate;
+  int index;  // SpawnFailure::index
 };
 
 // Writes the whole report (a pipe write of this size is atomic) and leaves.
-[[noreturn]] void ChildFail(int report_fd, int err, int step, int candidate) {
-  ChildReport r{err, step, candidate};
+[[noreturn]] void ChildFail(int report_fd, int err, int step, int index) {
+  ChildReport r{err, step, index};
   ssize_t n;
   do {
     n = write(report_fd, &r, sizeof r);
@@ -86,8 +86,7 @@ void CloseFdsExcept(const int* keep, size_t n) {
 // syscalls on data prepared before the fork, nothing that allocates or
 // takes a lock, and it never returns.
 [[noreturn]] void RunChild(const SpawnSpec& spec, int report_fd,
-                           const int* keep, size_t n_keep,
-                           const sigset_t* all_blocked) {
+                           const int* keep, size_t n_keep) {
   // 1. Signal dispositions. A handler of the parent would run here on the
   //    parent's memory if a signal came before execve, so every handled
   //    signal goes back to SIG_DFL first (execve would reset them anyway).
@@ -122,7 +121,7 @@ void CloseFdsExcept(const int* keep, size_t n) {
   for (int i = 0; i < 3; i++) {
     if (src[i] >= 0 && src[i] < 3 && src[i] != i) {
       int moved = fcntl(src[i], F_DUPFD_CLOEXEC, 3);
-      if (moved < 0) ChildFail(report_fd, errno, kSpawnStepStdio, -1);
+      if (moved < 0) ChildFail(report_fd, errno, kSpawnStepStdio, i);
       int old = src[i];
       for (int j = i; j < 3; j++) {
         if (src[j] == old) src[j] = moved;
@@ -142,10 +141,10 @@ void CloseFdsExcept(const int* keep, size_t n) {
       // dup2 onto itself keeps FD_CLOEXEC: clear it by hand.
       int flags = fcntl(i, F_GETFD);
       if (flags < 0 || fcntl(i, F_SETFD, flags & ~FD_CLOEXEC) < 0) {
-        ChildFail(report_fd, errno, kSpawnStepStdio, -1);
+        ChildFail(report_fd, errno, kSpawnStepStdio, i);
       }
     } else if (dup2(src[i], i) < 0) {
-      ChildFail(report_fd, errno, kSpawnStepStdio, -1);
+      ChildFail(report_fd, errno, kSpawnStepStdio, i);
     }
   }
 
@@ -158,9 +157,12 @@ void CloseFdsExcept(const int* keep, size_t n) {
   CloseFdsExcept(keep, n_keep);
   for (size_t i = 0; i < spec.n_pass_fds; i++) {
     int fd = spec.pass_fds[i];
+    // Spawn's check rules this out; were it ever the report pipe, keeping
+    // it across execve would make the parent wait for the child's exit.
+    if (fd == report_fd) ChildFail(report_fd, EBADF, kSpawnStepFds, static_cast<int>(i));
     int flags = fcntl(fd, F_GETFD);
     if (flags < 0 || fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC) < 0) {
-      ChildFail(report_fd, errno, kSpawnStepFds, -1);
+      ChildFail(report_fd, errno, kSpawnStepFds, static_cast<int>(i));
     }
   }
 
@@ -168,7 +170,6 @@ void CloseFdsExcept(const int* keep, size_t n) {
   //    a new program should not start with signals blocked.
   sigset_t none;
   sigemptyset(&none);
-  (void)all_blocked;
   sigprocmask(SIG_SETMASK, &none, nullptr);
 
   // 7. execve each candidate, as execvp does: ENOENT / ENOTDIR / EACCES go
@@ -213,8 +214,27 @@ const char* SpawnStepName(int step) {
 
 int Spawn(const SpawnSpec& spec, SpawnFailure* failure) {
   failure->step = kSpawnStepNone;
-  failure->candidate = -1;
+  failure->index = -1;
   if (spec.n_candidates == 0 || spec.argv == nullptr || spec.envp == nullptr) return -EINVAL;
+
+  // Every fd the caller names must be open before the report pipe is made:
+  // pipe2 takes the lowest free numbers, so a closed one named here could
+  // become the report pipe's write end, which the child would then get as
+  // its stdout or a passed fd, without close-on-exec.
+  for (int i = 0; i < 3; i++) {
+    if (spec.stdio[i] >= 0 && fcntl(spec.stdio[i], F_GETFD) < 0) {
+      failure->step = kSpawnStepStdio;
+      failure->index = i;
+      return -EBADF;
+    }
+  }
+  for (size_t i = 0; i < spec.n_pass_fds; i++) {
+    if (spec.pass_fds[i] < 0 || fcntl(spec.pass_fds[i], F_GETFD) < 0) {
+      failure->step = kSpawnStepFds;
+      failure->index = static_cast<int>(i);
+      return -EBADF;
+    }
+  }
 
   int report[2];
   int prc = PipeCloexec(report);
@@ -270,7 +290,7 @@ int Spawn(const SpawnSpec& spec, SpawnFailure* failure) {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pid_t pid = vfork();
-  if (pid == 0) RunChild(spec, report[1], keep, n_keep, &all);
+  if (pid == 0) RunChild(spec, report[1], keep, n_keep);
   int fork_err = pid < 0 ? errno : 0;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   close(report[1]);
@@ -303,7 +323,7 @@ int Spawn(const SpawnSpec& spec, SpawnFailure* failure) {
     return -EIO;
   }
   failure->step = r.step;
-  failure->candidate = r.candidate;
+  failure->index = r.index;
   return -r.err;
 }
 

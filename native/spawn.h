@@ -24,9 +24,9 @@ enum SpawnStep : int {
   kSpawnStepFork,     // vfork itself (in the parent)
   kSpawnStepSession,  // setsid
   kSpawnStepGroup,    // setpgid
-  kSpawnStepStdio,    // dup2 of fds 0, 1, 2
+  kSpawnStepStdio,    // a stdio fd not open (parent), or its dup2 (child)
   kSpawnStepChdir,    // chdir(cwd)
-  kSpawnStepFds,      // clearing FD_CLOEXEC on the fds to pass
+  kSpawnStepFds,      // an fd to pass not open (parent), or clearing its FD_CLOEXEC (child)
   kSpawnStepExec,     // execve of every candidate path
 };
 
@@ -54,12 +54,18 @@ struct SpawnSpec {
 
 struct SpawnFailure {
   int step = kSpawnStepNone;
-  // For kSpawnStepExec: the index of the candidate the error is about.
-  int candidate = -1;
+  // Which input the error is about, -1 if none: for kSpawnStepExec the
+  // candidate, for kSpawnStepStdio the slot (0..2), for kSpawnStepFds the
+  // index into pass_fds.
+  int index = -1;
 };
 
 // Starts a child. Returns its pid, or -errno with `failure` telling which
-// step failed (the failed child is already reaped).
+// step failed (the failed child is already reaped). Every stdio[i] >= 0
+// and every pass_fds[i] must be open: otherwise -EBADF (step Stdio or Fds,
+// with the index) before anything is created. A closed number there could
+// otherwise be handed to the report pipe, which the child would then keep
+// across execve: the parent would wait on it for the child's whole life.
 int Spawn(const SpawnSpec& spec, SpawnFailure* failure);
 
 // pidfd_open(2): a close-on-exec fd that polls readable once `pid` exits.

@@ -103,6 +103,7 @@ std::vector<char*> NullTerminated(std::vector<std::string>& v) {
 
 // spawn(candidates, argv, env, cwd, stdio, passFds, newSession,
 //       processGroup, failure) -> pid, or -errno with failure = [step, index]
+// (index: see SpawnFailure::index)
 Napi::Value SpawnJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<std::string> candidates = RequireStrings(env, info[0], "candidates");
@@ -155,7 +156,7 @@ Napi::Value SpawnJs(const Napi::CallbackInfo& info) {
   int pid = Spawn(spec, &failure);
   if (pid < 0) {
     failure_out.Set(0u, Napi::String::New(env, SpawnStepName(failure.step)));
-    failure_out.Set(1u, Napi::Number::New(env, failure.candidate));
+    failure_out.Set(1u, Napi::Number::New(env, failure.index));
   }
   return Napi::Number::New(env, pid);
 }

@@ -185,6 +185,44 @@ describe.each(LOOPS)('pipes on %s', (name) => {
     binding().close(w);
   }); // CPython test_unix_events: test_close, test__call_connection_lost
 
+  it("a loop's _fdClosing hook sees every watched fd closed (read, write, FileHandle) and can take the close over", async () => {
+    const [r1, w1] = binding().pipe();
+    const [r2, w2] = binding().pipe();
+    const handle = await fs.promises.open('/dev/null', 'r+');
+    const seen: number[] = [];
+    const deferred: (() => void)[] = [];
+    // What a proactor loop adds: true = "I close it myself, later".
+    const hooked = loop as TestLoop & { _fdClosing?: (fd: number, close: () => void) => boolean };
+    const own = Object.getOwnPropertyDescriptor(hooked, '_fdClosing');
+    hooked._fdClosing = (fd, close) => {
+      seen.push(fd);
+      deferred.push(close);
+      return true;
+    };
+    try {
+      await loop.runUntilComplete(async () => {
+        const [rt] = await loop.connectReadPipe(() => new ReadProto(), r1);
+        const [wt] = await loop.connectWritePipe(() => new WriteProto(), w2);
+        const [ct] = await loop.connectWritePipe(() => new WriteProto(), handle);
+        rt.close();
+        wt.close();
+        ct.close();
+        await sleepLoop(0.02);
+      });
+      expect(seen.sort((a, b) => a - b)).toEqual([r1, w2, handle.fd].sort((a, b) => a - b));
+      // Taken over: still open until the loop runs the close it was given.
+      for (const fd of [r1, w2]) expect(() => fs.fstatSync(fd)).not.toThrow();
+      for (const close of deferred) close();
+      for (const fd of [r1, w2]) expect(() => fs.fstatSync(fd)).toThrow();
+      expect(handle.fd).toBe(-1);
+    } finally {
+      if (own) Object.defineProperty(hooked, '_fdClosing', own);
+      else delete hooked._fdClosing;
+      binding().close(w1);
+      binding().close(r2);
+    }
+  });
+
   it('writes, then close() flushes and closes: the reader gets all of it and EOF', async () => {
     const [r, w] = binding().pipe();
     const proto = new WriteProto();

@@ -13,23 +13,27 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
+  allTasks,
   BrokenPipeError,
   CancelledError,
   ConnectionResetError,
   createSubprocessExec,
   createSubprocessShell,
   createTask,
+  currentTask,
   DEVNULL,
   FileNotFoundError,
   gather,
   PermissionError,
   PIPE,
   ProcessLookupError,
+  run as runMain,
   sleep,
   STDOUT,
   SubprocessProtocol,
   type BaseTransport,
   type SubprocessTransport,
+  type Task,
 } from '../lib/index.js';
 import { _fallbackWatcherState } from '../lib/unix-events.js';
 import { binding } from '../lib/native.js';
@@ -284,6 +288,161 @@ describe.each(LOOPS)('subprocesses on %s', (name) => {
     expect(got.r).toBeInstanceOf(CancelledError);
     expect(got.left).toEqual([]);
   }); // CPython test_subprocess: test_cancel_make_subprocess_transport_exec
+
+  it('every task cancelled while a child with three pipes starts: no hang, no fd left, no zombie', async () => {
+    // Cancelled after k loop passes, so every stage of the pipe connection
+    // is hit: before any pipe is connected, between pipes, and after.
+    const got = await run(async () => {
+      const outcomes: string[] = [];
+      for (let k = 0; k < 30; k++) {
+        // A generator task: a cancelled one drops nothing it was handed.
+        const starting = createTask(
+          (function* () {
+            return yield* createSubprocessExec('sleep', ['30'], { stdin: PIPE, stdout: PIPE, stderr: PIPE });
+          })(),
+        );
+        for (let i = 0; i < k; i++) await sleep(0);
+        // What Runner.close() and a SIGTERM handler do: cancel everything.
+        for (const t of allTasks()) if (t !== currentTask()) t.cancel();
+        const [r] = await gather([starting], { returnExceptions: true });
+        if (r instanceof CancelledError) {
+          outcomes.push('cancelled');
+        } else {
+          const proc = r as Awaited<ReturnType<typeof createSubprocessExec>>;
+          proc.kill();
+          await proc.wait();
+          outcomes.push('started');
+        }
+      }
+      return { outcomes, left: childrenNamed('sleep') };
+    });
+    // Both sides of the race were hit: cancelled while starting, and started.
+    expect(got.outcomes[0]).toBe('cancelled');
+    expect(got.outcomes).toContain('started');
+    expect(got.left).toEqual([]);
+    // afterEach: fds back to the baseline, no zombie.
+  }, 15_000); // CPython test_subprocess: test_cancel_make_subprocess_transport_exec (gh-103847 / gh-115178)
+
+  it('only the pipe-connecting task cancelled: the start fails with CancelledError, the child is reaped, nothing leaks', async () => {
+    // The transport's own task that connects the pipes, cancelled alone
+    // (before its first step and at later points): its waiter must be
+    // cancelled, not left pending (setException refuses a CancelledError).
+    const got = await run(async () => {
+      const outcomes: string[] = [];
+      for (let k = 0; k < 20; k++) {
+        // gather wraps the awaitable in a task of its own: made before the spy.
+        const waiting = gather([createSubprocessExec('sleep', ['30'], { stdin: PIPE, stdout: PIPE, stderr: PIPE })], { returnExceptions: true });
+        const made: Task<unknown>[] = [];
+        const create = loop.createTask;
+        loop.createTask = ((coro: never, opts?: never) => {
+          const t = create.call(loop, coro, opts);
+          made.push(t as Task<unknown>);
+          return t;
+        }) as typeof loop.createTask;
+        let connecting: Task<unknown> | undefined;
+        let r: unknown;
+        try {
+          // made[0]: loop.subprocessExec's task; made[1]: the transport's connect task.
+          while (made.length < 2) await sleep(0);
+          connecting = made[1];
+          for (let i = 0; i < k; i++) await sleep(0);
+          connecting.cancel();
+          [r] = (await waiting) as unknown[];
+        } finally {
+          loop.createTask = create;
+        }
+        if (r instanceof CancelledError) {
+          outcomes.push('cancelled');
+        } else {
+          const proc = r as Awaited<ReturnType<typeof createSubprocessExec>>;
+          proc.kill();
+          await proc.wait();
+          outcomes.push('started');
+        }
+      }
+      return { outcomes, left: childrenNamed('sleep') };
+    });
+    expect(got.outcomes[0]).toBe('cancelled');
+    expect(got.left).toEqual([]);
+  }, 15_000);
+
+  it('run() whose main returns while a child start is in flight finishes', async () => {
+    const baseFds = fdCount();
+    const started: Promise<unknown>[] = [];
+    const result = await runMain(async () => {
+      started.push(
+        createTask(
+          (function* () {
+            return yield* createSubprocessExec('sleep', ['30'], { stdin: PIPE, stdout: PIPE, stderr: PIPE });
+          })(),
+        ),
+      );
+      await sleep(0);
+      return 'main done';
+    });
+    expect(result).toBe('main done');
+    await Promise.allSettled(started);
+    expect(childrenNamed('sleep')).toEqual([]);
+    expect(await settleFds(baseFds)).toBe(baseFds);
+  }, 15_000); // CPython test_subprocess: test_subprocess_protocol_events cancelled by asyncio.run (gh-115178)
+
+  it('a closed fd as stdio or in passFds: OSError EBADF naming the option and the fd, nothing left behind', async () => {
+    // The lowest free number: the one pipe2 would hand the spawn's report
+    // pipe if nobody checked (the child would then keep that pipe open).
+    const closedFd = (): number => {
+      const fd = fs.openSync('/dev/null', 'r');
+      fs.closeSync(fd);
+      return fd;
+    };
+    const got = await run(async () => {
+      const out: unknown[] = [];
+      for (const opts of [
+        (fd: number) => ({ stdout: fd }),
+        (fd: number) => ({ stdin: PIPE, stderr: fd }),
+        (fd: number) => ({ stdin: fd, stdout: PIPE }),
+        (fd: number) => ({ stdout: PIPE, passFds: [fd] }),
+      ]) {
+        const fd = closedFd();
+        const [r] = await gather([createSubprocessExec('sleep', ['5'], opts(fd))], { returnExceptions: true });
+        out.push({ fd, r });
+      }
+      return { out, left: childrenNamed('sleep') };
+    });
+    const names = ['stdout', 'stderr', 'stdin', 'passFds'];
+    got.out.forEach((o, i) => {
+      const { fd, r } = o as { fd: number; r: NodeJS.ErrnoException };
+      expect(r).toBeInstanceOf(Error);
+      expect(r.code).toBe('EBADF');
+      expect(r.message).toBe(`${names[i]}: fd ${fd} is not open`);
+    });
+    expect(got.left).toEqual([]);
+  });
+
+  it("the pidfd and the pipes of a child are closed through the loop's _fdClosing hook", async () => {
+    const seen: string[] = [];
+    const hooked = loop as TestLoop & { _fdClosing?: (fd: number, close: () => void) => boolean };
+    const own = Object.getOwnPropertyDescriptor(hooked, '_fdClosing');
+    hooked._fdClosing = (fd) => {
+      // What the fd still is, just before its close (false: close it now).
+      seen.push(fs.readlinkSync(`/proc/self/fd/${fd}`).replace(/:\[\d+\]$/, ''));
+      return false;
+    };
+    try {
+      const rc = await run(async () => {
+        const proc = await createSubprocessShell('echo hi', { stdout: PIPE, stderr: PIPE });
+        await proc.communicate();
+        return proc.wait();
+      });
+      expect(rc).toBe(0);
+      const pidfd = binding().pidfdOpen(process.pid);
+      if (pidfd >= 0) binding().close(pidfd);
+      const expected = pidfd >= 0 ? ['anon_inode:[pidfd]', 'pipe', 'pipe'] : ['pipe', 'pipe'];
+      expect(seen.sort()).toEqual(expected);
+    } finally {
+      if (own) Object.defineProperty(hooked, '_fdClosing', own);
+      else delete hooked._fdClosing;
+    }
+  });
 
   it('a small limit pauses the pipe and resumes it; reading after the exit gets everything', async () => {
     const got = await run(async () => {

@@ -49,6 +49,8 @@ void RunIoUringTests(void (*run)(const std::string&, const std::function<void()>
                      void (*fail)(const std::string&));  // io_uring_test.cc
 void RunChannelTests(void (*run)(const std::string&, const std::function<void()>&),
                      void (*fail)(const std::string&));  // channel_test.cc
+void RunSpawnTests(void (*run)(const std::string&, const std::function<void()>&),
+                   void (*fail)(const std::string&));  // spawn_test.cc
 namespace {
 
 // ---- harness ---------------------------------------------------------------
@@ -1179,6 +1181,7 @@ int main() {
   RunSocketTests(Run, Fail);
   RunIoUringTests(Run, Fail);
   RunChannelTests(Run, Fail);
+  RunSpawnTests(Run, Fail);
   std::printf("# %.0f ms\n", static_cast<double>(MonotonicNs() - start) / 1e6);
   std::printf("core: %d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
