@@ -636,11 +636,12 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
 
   /**
    * @internal The owner of an fd this loop may watch (a pipe, a pidfd) is
-   * about to close it. Returns true when the loop closes it itself, later:
-   * the proactor does, as the kernel may still hold a poll op naming the
-   * number. The selector loops have nothing in flight: false.
+   * about to close it (unix-events.ts closeWatchedFd). Returns true when
+   * the loop takes the close over and runs `close` itself later; the
+   * selector loops have nothing in flight and the proactor cancels its
+   * poll ops: both say false, and the owner closes at once.
    */
-  _fdClosing(_fd: number): boolean {
+  _fdClosing(_fd: number, _close?: () => void): boolean {
     return false;
   }
 

@@ -303,7 +303,7 @@ export interface NativeBinding {
    * order (the caller did the PATH search), `stdio` the fds that become the
    * child's 0, 1, 2 (-1: inherit), `passFds` further fds (>= 3) it keeps;
    * every other fd is closed in the child. Returns the pid, or -errno with
-   * `failure` set to `[step, candidateIndex]` (step: 'execve', 'chdir',
+   * `failure` set to `[step, index]` (step: 'execve', 'chdir',
    * 'dup2', 'setsid', 'setpgid', 'fcntl', 'fork'); the failed child is reaped.
    */
   spawn(

@@ -609,11 +609,15 @@ export class BaseProactorEventLoop extends BaseEventLoop {
 
   /**
    * @internal A pipe or a pidfd (unix-events.ts) is about to be closed by
-   * its owner: as for a Socket, a poll op may still name it in the kernel,
-   * so the proactor closes it once that op is done.
+   * its owner. Its poll ops are cancelled, and the owner closes it at once
+   * (false): the owner's close may be a FileHandle's, which the proactor
+   * cannot run, and a poll op holds the file itself, not the number, while
+   * its late completion carries its own token, which no later op reuses,
+   * so a reused number cannot receive it.
    */
   override _fdClosing(fd: number): boolean {
-    return this.#onSocketClose(fd, true);
+    this.#onSocketClose(fd, false);
+    return false;
   }
 
   /** @internal Watches `sock`: its close() goes through this loop first. */
