@@ -1,7 +1,11 @@
 /**
  * Scheduling work on a loop from other threads: asyncio's
  * `call_soon_threadsafe`, `run_coroutine_threadsafe` and the concurrent
- * Future they hand back (CPython Lib/asyncio/{base_events,tasks,futures}.py).
+ * Future they hand back.
+ *
+ * Port of CPython Lib/asyncio/threads.py and the thread-safe parts of
+ * base_events.py, tasks.py and futures.py (3.14), with
+ * concurrent.futures.Future's states.
  *
  * JavaScript threads share no objects, so a callback or a coroutine cannot
  * be handed to a loop on another thread the way Python does it. What
