@@ -650,6 +650,12 @@ export function postToLoop(loopRef: LoopRef | LoopHandle, message: unknown): voi
     case 'number':
       return post(id, KIND_MESSAGE | ENC_NUMBER, message);
     case 'string':
+      // The native side encodes UTF-8, which has no lone surrogates (they
+      // would become U+FFFD); structured clone keeps them, so such a string
+      // takes the v8.serialize path.
+      if (!(message as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+        return post(id, KIND_MESSAGE | ENC_V8, serialize(message, 'message'));
+      }
       return post(id, KIND_MESSAGE | ENC_STRING, message);
     case 'undefined':
       return post(id, KIND_MESSAGE | ENC_UNDEFINED, undefined);

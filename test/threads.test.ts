@@ -207,7 +207,8 @@ describe.each(LOOPS)('threads on %s', (loopName) => {
     it('scalars and objects arrive as they were sent', async () => {
       const got: unknown[] = [];
       const ref = loop.threadsafeHandle((m) => got.push(m));
-      const sent = [0, -0, 1.5, NaN, -Infinity, 2 ** 53, '', 'héllo ✓ 𝄞', 'a\0b', true, false, null, undefined, 10n, [1, 'x'], { a: new Date(0) }];
+      // Lone surrogates too, alone and inside objects (structured clone keeps them; UTF-8 cannot).
+      const sent = [0, -0, 1.5, NaN, -Infinity, 2 ** 53, '', 'héllo ✓ 𝄞', 'a\0b', '\ud800x', 'x\udc00', { s: '\ud800', ['k\udfff']: 1 }, ['\ud83d'], true, false, null, undefined, 10n, [1, 'x'], { a: new Date(0) }];
       for (const m of sent) postToLoop(ref, m);
       await runUntil(loop, () => got.length === sent.length);
       expect(got).toEqual(sent);
