@@ -214,17 +214,25 @@ class ChannelWrap : public Napi::ObjectWrap<ChannelWrap> {
       }
       st = napi_make_callback(env, ctx, recv, fn, 3, argv, &result);
     } else {
-      // The batch is lost: its callers hear it now rather than never, and
-      // the target is told (its loop's exception handler) instead of
-      // nothing. The allocation's exception, when there is one, says why.
+      // The batch is lost: its callers hear it now rather than never.
+      // Either the environment is going away (no JavaScript can run, no
+      // exception is pending: its callers get "loop closed", as its
+      // cleanup hook's Close() would tell them), or the batch could not
+      // be allocated (an exception says why): the target is told too,
+      // through its loop's exception handler, instead of nothing.
       size_t lost = msgs.size();
-      c->ch->Abandon(msgs, kAbandonUndeliverable);
-      msgs.clear();
-      msgs.shrink_to_fit();
       napi_value exc = nullptr;
       bool pending = false;
       if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
         napi_get_and_clear_last_exception(env, &exc);
+      }
+      const bool undeliverable = pending || total > UINT32_MAX;
+      c->ch->Abandon(msgs, undeliverable ? kAbandonUndeliverable : kAbandonClosed);
+      msgs.clear();
+      msgs.shrink_to_fit();
+      if (!undeliverable || !have_fn) {
+        napi_close_handle_scope(env, scope);
+        return;
       }
       if (exc == nullptr) {
         napi_value text;
