@@ -600,10 +600,14 @@ describe.each(LOOPS)('threads on %s', (loopName) => {
       // then closes: the call is still in the native queue.
       while (Atomics.wait(flag, 0, 0, 10_000) === 'ok' && Atomics.load(flag, 0) === 0);
       expect(Atomics.load(flag, 0)).toBe(1);
-      loop.close();
-      expect(await settledWithin(report, 5000)).toEqual({ value: { error: { name: 'RuntimeError', message: 'Event loop is closed' } } });
-      // Its reply channel no longer holds it: the worker's event loop empties and it exits.
-      expect(await settledWithin(gone, 5000)).toEqual({ value: 0 });
+      try {
+        loop.close();
+        expect(await settledWithin(report, 5000)).toEqual({ value: { error: { name: 'RuntimeError', message: 'Event loop is closed' } } });
+        // Its reply channel no longer holds it: the worker's event loop empties and it exits.
+        expect(await settledWithin(gone, 5000)).toEqual({ value: 0 });
+      } finally {
+        void w.terminate();
+      }
     });
 
     it.each(['exit', 'terminate'])('a target thread that ends (%s) with calls running and queued answers them all', async (how) => {
@@ -648,8 +652,12 @@ describe.each(LOOPS)('threads on %s', (loopName) => {
       release(flag);
       if (how === 'terminate') void w.terminate();
       const closed = { error: new RuntimeError('Event loop is closed') };
-      expect(await settledWithin(running, 5000)).toEqual(closed);
-      expect(await settledWithin(queued, 5000)).toEqual(closed);
+      try {
+        expect(await settledWithin(running, 5000)).toEqual(closed);
+        expect(await settledWithin(queued, 5000)).toEqual(closed);
+      } finally {
+        void w.terminate();
+      }
       await gone;
       expect(() => runCoroutineThreadsafe({ filename: coros, name: 'add', args: [1, 2] }, ref)).toThrow(new RuntimeError('Event loop is closed'));
       loop.close();
