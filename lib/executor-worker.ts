@@ -9,6 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { describeArg } from './exceptions.js';
 import { packError, type PackedError } from './threads.js';
 
 /** @internal */
@@ -42,7 +43,9 @@ function compile(src: string): (...args: unknown[]) => unknown {
     const obj = new Function('require', `return ({${src}\n});`)(requireHere) as Record<string, (...args: unknown[]) => unknown>;
     fn = Object.values(obj)[0];
   }
-  if (typeof fn !== 'function') throw new TypeError('the shipped source is not a function');
+  if (typeof fn !== 'function') {
+    throw new TypeError(describeArg('fn', 'source text that evaluates to a function', fn) + ` (source: ${JSON.stringify(src.length > 60 ? src.slice(0, 60) + '…' : src)})`);
+  }
   if (compiled.size > 256) compiled.clear();
   compiled.set(src, fn);
   return fn;

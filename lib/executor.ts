@@ -1,7 +1,11 @@
 /**
  * Executors: running blocking functions on worker threads, asyncio's
  * `run_in_executor` / `to_thread` and concurrent.futures'
- * ThreadPoolExecutor (CPython Lib/asyncio/{base_events,threads}.py).
+ * ThreadPoolExecutor.
+ *
+ * Port of CPython Lib/asyncio/base_events.py run_in_executor /
+ * shutdown_default_executor, Lib/asyncio/threads.py to_thread and
+ * Lib/concurrent/futures/thread.py's shutdown rules (3.14).
  *
  * The pool is piscina's. JavaScript threads share no heap, so what a job
  * carries is data: either the source text of a self-contained function
@@ -67,6 +71,7 @@ export class ThreadPoolExecutor implements Executor {
   #pool: Piscina | null = null;
   #shutdown = false;
   #destroyed = false;
+  #drained: Promise<void> | null = null;
   readonly #maxWorkers: number;
   readonly #idleTimeout: number;
   readonly #name: string;
@@ -153,7 +158,7 @@ export class ThreadPoolExecutor implements Executor {
         this.#pending.delete(entry);
         if (fut.done()) return;
         if (this.#destroyed) {
-          fut.setException(new RuntimeError('the executor was shut down without waiting: its worker thread was terminated'));
+          fut.setException(new RuntimeError('the executor was terminated (shutdownDefaultExecutor timed out): its worker thread was stopped'));
         } else if ((e as { name?: string })?.name === 'DataCloneError') {
           fut.setException(new TypeError(`arguments must be structured-clonable (${(e as Error).message})`));
         } else {
@@ -165,23 +170,51 @@ export class ThreadPoolExecutor implements Executor {
   }
 
   /**
-   * Stops accepting jobs. `wait` (default true): resolves once every
-   * submitted job has finished, then the threads are gone. `cancelFutures`:
-   * the jobs still queued are cancelled first. `wait: false`: the threads
-   * are terminated at once (a JavaScript thread can be stopped, unlike a
-   * Python one): running jobs fail with RuntimeError, queued ones are
-   * cancelled.
+   * concurrent.futures' `shutdown(wait, cancel_futures)`: stops accepting
+   * jobs. `cancelFutures`: the jobs still queued are cancelled first.
+   * Every other job, running or queued, runs to its end either way:
+   * `wait` (default true) resolves once they have and the threads are
+   * gone; `wait: false` resolves at once and the pool is destroyed in the
+   * background when the last of them settles. Meanwhile, as at a Python
+   * interpreter's exit, those jobs hold the process open (a busy worker
+   * thread is ref'd, an idle one is not); nothing else does.
    */
   async shutdown(options: { wait?: boolean; cancelFutures?: boolean } = {}): Promise<void> {
     const { wait = true, cancelFutures = false } = options ?? {};
     this.#shutdown = true;
-    if (cancelFutures || !wait) for (const e of [...this.#pending]) e.fut.cancel();
-    const pool = this.#pool;
-    if (pool === null) return;
-    if (wait) {
+    if (cancelFutures) for (const e of [...this.#pending]) e.fut.cancel();
+    if (this.#pool === null) return;
+    if (this.#drained === null) {
+      this.#drained = this.#destroyWhenDrained();
+      // Nobody may await it (wait: false): a failed destroy must not become an unhandled rejection.
+      this.#drained.catch(() => {});
+    }
+    if (wait) await this.#drained;
+  }
+
+  async #destroyWhenDrained(): Promise<void> {
+    // Jobs are only removed from #pending once settled, and none can be added after shutdown.
+    while (this.#pending.size > 0) {
       await Promise.allSettled([...this.#pending].map((e) => e.fut.then(undefined, () => undefined)));
     }
-    if (this.#destroyed) return;
+    const pool = this.#pool;
+    if (pool === null || this.#destroyed) return;
+    this.#destroyed = true;
+    this.#pool = null;
+    await pool.destroy();
+  }
+
+  /**
+   * @internal Terminates the worker threads now (the timeout path of
+   * `shutdownDefaultExecutor`; a JavaScript thread can be stopped, unlike
+   * a Python one): running jobs fail with RuntimeError, queued ones are
+   * cancelled.
+   */
+  async _terminate(): Promise<void> {
+    this.#shutdown = true;
+    for (const e of [...this.#pending]) e.fut.cancel();
+    const pool = this.#pool;
+    if (pool === null || this.#destroyed) return;
     this.#destroyed = true;
     this.#pool = null;
     await pool.destroy();
@@ -304,7 +337,8 @@ export async function shutdownDefaultExecutor(loop: AbstractEventLoop, timeout: 
   clearTimeout(timer);
   if (timedOut) {
     process.emitWarning(`The executor did not finishing joining its threads within ${timeout} seconds.`, 'RuntimeWarning');
-    await ex.shutdown({ wait: false });
+    if (ex instanceof ThreadPoolExecutor) await ex._terminate();
+    else await ex.shutdown({ wait: false });
   }
 }
 

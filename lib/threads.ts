@@ -1,7 +1,11 @@
 /**
  * Scheduling work on a loop from other threads: asyncio's
  * `call_soon_threadsafe`, `run_coroutine_threadsafe` and the concurrent
- * Future they hand back (CPython Lib/asyncio/{base_events,tasks,futures}.py).
+ * Future they hand back.
+ *
+ * Port of CPython Lib/asyncio/threads.py and the thread-safe parts of
+ * base_events.py, tasks.py and futures.py (3.14), with
+ * concurrent.futures.Future's states.
  *
  * JavaScript threads share no objects, so a callback or a coroutine cannot
  * be handed to a loop on another thread the way Python does it. What
@@ -41,11 +45,38 @@ import { isGenerator } from './coroutines.js';
 import { logErrorSafely, showException } from './log.js';
 import { binding, type NativeChannel } from './native.js';
 
+type Deliver = (kinds: Int32Array | null, data: Buffer | null, ends: Uint32Array | null, lost?: unknown, lostCount?: number) => void;
+
+/**
+ * The channel surface this file uses beyond lib/native.ts's: calls whose
+ * reply address the native channel keeps (so it can answer them when the
+ * target goes), and the per-wake-up batch cap (native/channel_wrap.cc).
+ */
+interface CallChannel extends NativeChannel {
+  /** Claims the right to answer a call drained here: true once, false once Close() answered it. */
+  settle(replyTo: string, callId: number): boolean;
+  /** Calls drained here and not settled yet. */
+  readonly openCalls: number;
+}
+interface ChannelBinding {
+  NativeChannel: new (onMessages: Deliver, maxBatchBytes?: number) => CallChannel;
+  channelPost(id: string, kind: number, payload: Uint8Array | string | number | undefined, replyTo?: string, callId?: number): number;
+}
+
+function channelBinding(): ChannelBinding {
+  return binding() as unknown as ChannelBinding;
+}
+
 // Message kinds on a channel (the native FIFO carries an int32 tag).
 const KIND_MESSAGE = 0;
 const KIND_CALL = 1;
 const KIND_CANCEL = 2;
 const KIND_REPLY = 3;
+// Posted by the native channel itself (threadsafe_channel.h kAbandonedKind)
+// to a caller whose call the target can no longer answer: its bytes are the
+// call id (uint64 little-endian) and a reason byte.
+const KIND_ABANDONED = -1;
+const ABANDON_UNDELIVERABLE = 1;
 
 // How a message's bytes are encoded, in bits 4.. of the tag. Small scalar
 // messages skip v8.serialize/deserialize (about a microsecond each way).
@@ -483,20 +514,32 @@ interface Reply {
 
 /** The loop's side of one channel. */
 class LoopChannel {
-  readonly native: NativeChannel;
+  readonly native: CallChannel;
   readonly loop: AbstractEventLoop;
   readonly onMessage: ((msg: any) => unknown) | null;
   // Remote calls received here and not answered yet: `${replyTo}:${callId}`
   // -> their task, or null while the call waits for the loop to start it.
   readonly calls = new Map<string, Future<unknown> | null>();
   // Held strongly here; the native side holds it weakly (a dropped loop is collected).
-  readonly #deliver: (kinds: Int32Array, data: Buffer, ends: Uint32Array) => void;
+  readonly #deliver: Deliver;
 
   constructor(loop: AbstractEventLoop, onMessage: ((msg: any) => unknown) | null) {
     this.loop = loop;
     this.onMessage = onMessage;
-    this.#deliver = (kinds, data, ends) => this.#onMessages(kinds, data, ends);
-    this.native = new (binding().NativeChannel)(this.#deliver);
+    this.#deliver = (kinds, data, ends, lost, lostCount) => {
+      if (kinds === null || data === null || ends === null) this.#onLost(lost, lostCount ?? 0);
+      else this.#onMessages(kinds, data, ends);
+    };
+    this.native = new (channelBinding().NativeChannel)(this.#deliver);
+  }
+
+  // A batch the native side could not hand over (its calls were answered there).
+  #onLost(exc: unknown, count: number): void {
+    if (this.loop.isClosed()) return;
+    this.loop.callExceptionHandler({
+      message: `threadsafe handle: ${count} message(s) could not be delivered and were dropped`,
+      exception: exc,
+    });
   }
 
   get closed(): boolean {
@@ -535,7 +578,7 @@ class LoopChannel {
           if (task === null) {
             // Not started yet: it never will be (asyncio cancels the task before its first step).
             this.calls.delete(key);
-            reply(m.replyTo, { callId: m.callId, cancelled: true });
+            this.#answer(m.replyTo, { callId: m.callId, cancelled: true });
           } else if (task !== undefined) {
             this.loop.callSoon(() => task.cancel());
           }
@@ -558,32 +601,39 @@ class LoopChannel {
       task = this.loop.createTask(call as never);
     } catch (exc) {
       this.calls.delete(key);
-      reply(req.replyTo, { callId: req.callId, ok: false, error: packError(exc) });
+      this.#answer(req.replyTo, { callId: req.callId, ok: false, error: packError(exc) });
       return;
     }
     this.calls.set(key, task);
     task.addDoneCallback(() => {
       this.calls.delete(key);
       if (task.cancelled()) {
-        reply(req.replyTo, { callId: req.callId, cancelled: true });
+        this.#answer(req.replyTo, { callId: req.callId, cancelled: true });
         return;
       }
       const exc = task.exception();
-      if (exc !== undefined) reply(req.replyTo, { callId: req.callId, ok: false, error: packError(exc) });
-      else reply(req.replyTo, { callId: req.callId, ok: true, value: task.result() });
+      if (exc !== undefined) this.#answer(req.replyTo, { callId: req.callId, ok: false, error: packError(exc) });
+      else this.#answer(req.replyTo, { callId: req.callId, ok: true, value: task.result() });
     });
+  }
+
+  // Only the first answer counts: the native channel may have answered the
+  // call already (closed under it), then the caller has its RuntimeError.
+  #answer(replyTo: string, r: Reply): void {
+    if (this.native.settle(replyTo, r.callId)) reply(replyTo, r);
   }
 
   close(): void {
     if (this.native.closed) return;
+    // Callers still waiting (calls queued in the native FIFO, drained and
+    // not started, or running) are answered by the native close itself
+    // with RuntimeError('Event loop is closed'): the same path serves a
+    // thread that exits or is terminated, where no JavaScript runs.
     this.native.close();
     const set = channelsOf.get(this.loop);
     set?.delete(this);
-    // Callers still waiting learn that the loop went away.
-    for (const [key] of this.calls) {
-      const [replyTo, callId] = key.split(':');
-      reply(replyTo, { callId: Number(callId), ok: false, error: packError(new RuntimeError('Event loop is closed')) });
-    }
+    // A handle closed on a live loop: nobody waits for those tasks any more.
+    if (!this.loop.isClosed()) for (const task of this.calls.values()) task?.cancel();
     this.calls.clear();
   }
 }
@@ -623,10 +673,10 @@ function serialize(value: unknown, what: string): Buffer {
   }
 }
 
-let nativeBinding: ReturnType<typeof binding> | null = null;
+let nativeBinding: ChannelBinding | null = null;
 
-function post(id: string, kind: number, payload: Uint8Array | string | number | undefined): void {
-  const rc = (nativeBinding ??= binding()).channelPost(id, kind, payload);
+function post(id: string, kind: number, payload: Uint8Array | string | number | undefined, replyTo?: string, callId?: number): void {
+  const rc = (nativeBinding ??= channelBinding()).channelPost(id, kind, payload, replyTo, callId);
   if (rc === -EPIPE || rc === -ENOENT) throw new RuntimeError('Event loop is closed');
   if (rc !== 0) throw new RuntimeError(`postToLoop failed (errno ${-rc})`);
 }
@@ -646,6 +696,12 @@ export function postToLoop(loopRef: LoopRef | LoopHandle, message: unknown): voi
     case 'number':
       return post(id, KIND_MESSAGE | ENC_NUMBER, message);
     case 'string':
+      // The native side encodes UTF-8, which has no lone surrogates (they
+      // would become U+FFFD); structured clone keeps them, so such a string
+      // takes the v8.serialize path.
+      if (!(message as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+        return post(id, KIND_MESSAGE | ENC_V8, serialize(message, 'message'));
+      }
       return post(id, KIND_MESSAGE | ENC_STRING, message);
     case 'undefined':
       return post(id, KIND_MESSAGE | ENC_UNDEFINED, undefined);
@@ -723,8 +779,8 @@ interface Pending {
   fut: ConcurrentFuture<unknown>;
 }
 
-let replyChannel: NativeChannel | null = null;
-let replyDeliver: ((kinds: Int32Array, data: Buffer, ends: Uint32Array) => void) | null = null;
+let replyChannel: CallChannel | null = null;
+let replyDeliver: Deliver | null = null;
 const pendingCalls = new Map<number, Pending>();
 let nextCallId = 1;
 
@@ -743,11 +799,28 @@ function reply(replyTo: string, r: Reply): void {
   binding().channelPost(replyTo, KIND_REPLY, bytes);
 }
 
-function onReplies(kinds: Int32Array, data: Buffer, ends: Uint32Array): void {
+function onReplies(kinds: Int32Array | null, data: Buffer | null, ends: Uint32Array | null, lost?: unknown): void {
+  if (kinds === null || data === null || ends === null) {
+    // Replies lost for want of memory: the futures they settle stay pending; say so.
+    logErrorSafely(`runCoroutineThreadsafe: replies could not be delivered: ${showException(lost)}`);
+    return;
+  }
   let start = 0;
   for (let i = 0; i < kinds.length; i++) {
     const bytes = data.subarray(start, ends[i]);
     start = ends[i];
+    if (kinds[i] === KIND_ABANDONED && bytes.length === 9) {
+      const callId = Number(bytes.readBigUInt64LE(0));
+      const p = pendingCalls.get(callId);
+      if (p === undefined) continue;
+      pendingCalls.delete(callId);
+      p.fut.setException(
+        bytes[8] === ABANDON_UNDELIVERABLE
+          ? new RuntimeError('the call could not be delivered to the target loop (out of memory)')
+          : new RuntimeError('Event loop is closed'),
+      );
+      continue;
+    }
     if (kinds[i] !== KIND_REPLY) continue;
     let r: Reply;
     try {
@@ -767,10 +840,10 @@ function onReplies(kinds: Int32Array, data: Buffer, ends: Uint32Array): void {
   if (pendingCalls.size === 0) replyChannel?.unref();
 }
 
-function ensureReplyChannel(): NativeChannel {
+function ensureReplyChannel(): CallChannel {
   if (replyChannel === null || replyChannel.closed) {
     replyDeliver = onReplies;
-    replyChannel = new (binding().NativeChannel)(replyDeliver);
+    replyChannel = new (channelBinding().NativeChannel)(replyDeliver);
   }
   return replyChannel;
 }
@@ -863,7 +936,9 @@ function runRemote<T>(coro: unknown, ref: LoopRef): ConcurrentFuture<T> {
   const req: CallRequest = { callId, replyTo: ch.id, filename, name, args };
   const bytes = serialize(req, 'coro.args');
   const fut = new ConcurrentFuture<T>();
-  post(ref.id, KIND_CALL, bytes);
+  // The reply address rides natively too: if the target goes before it
+  // answers, its channel answers for it.
+  post(ref.id, KIND_CALL, bytes, ch.id, callId);
   pendingCalls.set(callId, { fut: fut as ConcurrentFuture<unknown> });
   ch.ref();
   fut._onCancel = () => {

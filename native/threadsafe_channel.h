@@ -18,14 +18,31 @@
 // (uv_close). Posts after Close() fail with -EPIPE; an id that was never
 // registered or has been removed fails with -ENOENT. No Node or libuv
 // headers here; every call returns 0, a count or -errno.
+//
+// Calls: a message may carry a reply address (the caller's channel id and
+// its token for the call). The channel then owes that caller an answer:
+// from Drain() on the call is "open" until the target Settle()s it (and
+// posts its answer). Whatever is still owed when the channel closes (calls
+// queued and never drained, calls drained and never settled) is answered
+// here, by a kAbandonedKind message to the caller, so a caller never waits
+// on a loop that has gone: Close() runs on every path that ends a channel,
+// the binding's close(), its finalizer and environment teardown, where no
+// JavaScript can run any more.
+//
+// Batches: Drain() takes at most max_bytes of payload per call (at least
+// one message); when more is left it requests the wake-up again, so a big
+// backlog reaches the target in several turns instead of one allocation.
 #ifndef AIONODE_THREADSAFE_CHANNEL_H_
 #define AIONODE_THREADSAFE_CHANNEL_H_
 
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace aionode {
@@ -33,6 +50,16 @@ namespace aionode {
 struct ChannelMessage {
   int32_t kind = 0;   // caller-defined tag (user message, call, cancel, reply)
   std::string bytes;  // opaque payload
+  uint64_t reply_to = 0;  // a call: the channel owed its answer (0: not a call)
+  uint64_t token = 0;     // the caller's name for the call
+};
+
+// The answer the channel gives a call it can no longer serve. Its bytes:
+// the token (8 bytes, little-endian) then one reason byte.
+constexpr int32_t kAbandonedKind = -1;
+enum AbandonReason : uint8_t {
+  kAbandonClosed = 0,         // the target channel closed
+  kAbandonUndeliverable = 1,  // the target could not take the batch (memory)
 };
 
 class Channel {
@@ -49,18 +76,37 @@ class Channel {
   uint64_t id() const { return id_; }
 
   // Appends a message; wakes the target when it was idle. 0, or -EPIPE when
-  // the channel is closed.
-  int Post(int32_t kind, const void* data, size_t len);
+  // the channel is closed. A nonzero reply_to makes it a call (see above).
+  int Post(int32_t kind, const void* data, size_t len, uint64_t reply_to = 0,
+           uint64_t token = 0);
   // The same, taking the payload over (no copy).
-  int Post(int32_t kind, std::string&& bytes);
+  int Post(int32_t kind, std::string&& bytes, uint64_t reply_to = 0,
+           uint64_t token = 0);
 
-  // Moves every queued message into *out (appended, FIFO) and re-enables
-  // the wake-up. Returns how many were moved (0 when closed).
-  size_t Drain(std::vector<ChannelMessage>* out);
+  // Moves queued messages into *out (appended, FIFO): all of them, or as
+  // many as fit in max_bytes of payload (always at least one). Calls among
+  // them become open. Re-enables the wake-up, or, when messages are left,
+  // requests it again. Returns how many were moved (0 when closed).
+  size_t Drain(std::vector<ChannelMessage>* out,
+               size_t max_bytes = std::numeric_limits<size_t>::max());
+
+  // Marks the open call (reply_to, token) answered. True when it was open:
+  // the target now posts its answer. False when it is not (never drained
+  // here, already settled, or abandoned by Close()): post nothing.
+  bool Settle(uint64_t reply_to, uint64_t token);
+
+  // Answers the open calls among `msgs` (drained, then lost by the target)
+  // with kAbandonedKind and `reason`. Returns how many were answered.
+  size_t Abandon(const std::vector<ChannelMessage>& msgs, AbandonReason reason);
 
   // Closed channels accept nothing and forget their wake-up; queued
-  // messages are dropped. Idempotent. Returns the count dropped.
+  // messages are dropped, and every call still owed an answer (queued or
+  // open) is answered with kAbandonedKind / kAbandonClosed. Idempotent.
+  // Returns the count of queued messages dropped.
   size_t Close();
+
+  // Calls drained and not yet settled.
+  size_t open_calls() const;
 
   bool closed() const;
   size_t queued() const;
@@ -76,6 +122,7 @@ class Channel {
   bool closed_ = false;
   bool signalled_ = false;  // a wake-up is outstanding: Drain has not run since
   uint64_t wakes_ = 0;
+  std::set<std::pair<uint64_t, uint64_t>> open_;  // (reply_to, token)
 };
 
 // The process-global registry. Thread-safe.
@@ -92,8 +139,10 @@ std::shared_ptr<Channel> Find(uint64_t id);
 void Remove(const std::shared_ptr<Channel>& ch);
 
 // Post through the registry: 0, -ENOENT (no such id), -EPIPE (closed).
-int Post(uint64_t id, int32_t kind, const void* data, size_t len);
-int Post(uint64_t id, int32_t kind, std::string&& bytes);
+int Post(uint64_t id, int32_t kind, const void* data, size_t len,
+         uint64_t reply_to = 0, uint64_t token = 0);
+int Post(uint64_t id, int32_t kind, std::string&& bytes, uint64_t reply_to = 0,
+         uint64_t token = 0);
 
 // Live registered channels (for leak tests).
 size_t Count();

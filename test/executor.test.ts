@@ -7,6 +7,8 @@
  * block for a while wait on a SharedArrayBuffer flag this thread releases
  * (test/fixtures/threads/blocking.cjs), never on wall-clock sleeps.
  */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -262,6 +264,53 @@ describe.each(LOOPS)('executor on %s', (loopName) => {
     }
   });
 
+  it('loop.close() lets running and queued jobs finish (shutdown(wait=False)), then the threads go', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'aionode-exec-'));
+    try {
+      const ex = executor(1);
+      loop.setDefaultExecutor(ex);
+      const flag = newFlag();
+      const writeLater = (file: string, ms: number, started: Int32Array): void => {
+        Atomics.store(started, 1, 1);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+        (require('node:fs') as typeof import('node:fs')).writeFileSync(file, 'done');
+      };
+      const a = path.join(dir, 'running');
+      const b = path.join(dir, 'queued');
+      loop.runInExecutor(null, writeLater, a, 200, flag);
+      loop.runInExecutor(null, writeLater, b, 0, newFlag());
+      await runUntil(loop, () => Atomics.load(flag, 1) === 1, 15);
+      loop.close();
+      // No new work once closed, at once.
+      expect(() => ex.submit(() => 1)).toThrow(new RuntimeError('cannot schedule new futures after shutdown'));
+      const deadline = Date.now() + 10_000;
+      while (!(existsSync(a) && existsSync(b) && ex.threads === 0) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(readFileSync(a, 'utf8')).toBe('done');
+      expect(readFileSync(b, 'utf8')).toBe('done');
+      expect(ex.pending).toBe(0);
+      expect(ex.threads).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }); // CPython test_concurrent_futures: test_shutdown_no_wait (queued work still runs)
+
+  it('shutdown({ wait: false, cancelFutures: true }) drops queued jobs; the running one finishes', async () => {
+    const ex = executor(1);
+    const first = newFlag();
+    const second = newFlag();
+    const running = ex.submit<string>({ filename: blocking, name: 'waitForFlag' }, first);
+    const queued = ex.submit<string>({ filename: blocking, name: 'waitForFlag' }, second);
+    await runUntil(loop, () => Atomics.load(first, 1) === 1, 15);
+    await ex.shutdown({ wait: false, cancelFutures: true });
+    expect(queued.cancelled()).toBe(true);
+    expect(running.done()).toBe(false);
+    release(first);
+    expect(await running).toBe('released');
+    expect(Atomics.load(second, 1)).toBe(0);
+  }); // CPython test_concurrent_futures: test_cancel_futures_wait_false
+
   it('setDefaultExecutor takes a ThreadPoolExecutor only', async () => {
     const ex = executor(1);
     loop.setDefaultExecutor(ex);
@@ -299,6 +348,14 @@ describe.each(LOOPS)('executor on %s', (loopName) => {
     expect(() => new ThreadPoolExecutor({ maxWorkers: 0 })).toThrow(RangeError);
     loop.close();
     expect(() => loop.runInExecutor(null, () => 1)).toThrow(new RuntimeError('Event loop is closed'));
+  });
+
+  it('a shipped source that is not a function names what it evaluated to', async () => {
+    // A getter's source compiles as an object literal whose value is the getter's result.
+    const getter = Object.getOwnPropertyDescriptor({ get answer() { return 42; } }, 'answer')!.get!;
+    const e = await errorOf(loop, loop.runInExecutor(null, getter));
+    expect(e).toBeInstanceOf(TypeError);
+    expect(e.message).toMatch(/^Expected "fn" to be source text that evaluates to a function, got 42 \(source: "get answer\(\)/);
   });
 
   it('fds come back to baseline once the pools are destroyed', async () => {

@@ -79,6 +79,22 @@ async function runWhile<T>(loop: BaseEventLoop, p: PromiseLike<T>, timeout = 15)
   return out!.v as T;
 }
 
+/** How `p` settled within `ms` ({ value } or { error }), or 'still pending' (a call nobody answers). */
+async function settledWithin(p: PromiseLike<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const pending = new Promise((resolve) => (timer = setTimeout(() => resolve('still pending'), ms)));
+  try {
+    return await Promise.race([Promise.resolve(p).then((value) => ({ value }), (error: unknown) => ({ error })), pending]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function release(flag: Int32Array): void {
+  Atomics.store(flag, 0, 1);
+  Atomics.notify(flag, 0);
+}
+
 describe.each(LOOPS)('threads on %s', (loopName) => {
   useLoop(loopName);
   let loop: BaseEventLoop;
@@ -207,7 +223,8 @@ describe.each(LOOPS)('threads on %s', (loopName) => {
     it('scalars and objects arrive as they were sent', async () => {
       const got: unknown[] = [];
       const ref = loop.threadsafeHandle((m) => got.push(m));
-      const sent = [0, -0, 1.5, NaN, -Infinity, 2 ** 53, '', 'héllo ✓ 𝄞', 'a\0b', true, false, null, undefined, 10n, [1, 'x'], { a: new Date(0) }];
+      // Lone surrogates too, alone and inside objects (structured clone keeps them; UTF-8 cannot).
+      const sent = [0, -0, 1.5, NaN, -Infinity, 2 ** 53, '', 'héllo ✓ 𝄞', 'a\0b', '\ud800x', 'x\udc00', { s: '\ud800', ['k\udfff']: 1 }, ['\ud83d'], true, false, null, undefined, 10n, [1, 'x'], { a: new Date(0) }];
       for (const m of sent) postToLoop(ref, m);
       await runUntil(loop, () => got.length === sent.length);
       expect(got).toEqual(sent);
@@ -277,6 +294,35 @@ describe.each(LOOPS)('threads on %s', (loopName) => {
       expect(got).toEqual([]);
       await runUntil(loop, () => got.length === 5);
       expect(got).toEqual([0, 1, 2, 3, 4]);
+    });
+
+    it('a wake-up hands over at most maxBatchBytes; the rest follows in order on later turns', async () => {
+      const batches: number[][] = [];
+      const ch = new (binding().NativeChannel as unknown as new (cb: (k: Int32Array, d: Buffer, e: Uint32Array) => void, max?: number) => {
+        id: string;
+        close(): void;
+      })((kinds, data, ends) => {
+        const got: number[] = [];
+        let start = 0;
+        for (let i = 0; i < kinds.length; i++) {
+          expect(ends[i] - start).toBe(300);
+          got.push(data[start]);
+          start = ends[i];
+        }
+        batches.push(got);
+      }, 1024);
+      try {
+        for (let i = 0; i < 10; i++) expect(binding().channelPost(ch.id, 0, new Uint8Array(300).fill(i))).toBe(0);
+        const deadline = Date.now() + 5000;
+        while (batches.flat().length < 10 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+        // 3 x 300 bytes fit in 1024: four turns, FIFO across them.
+        expect(batches).toEqual([[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]);
+      } finally {
+        ch.close();
+      }
+      const Ctor = binding().NativeChannel as unknown as new (cb: () => void, max?: unknown) => unknown;
+      expect(() => new Ctor(() => {}, 0)).toThrow(/"maxBatchBytes" to be a number of bytes from 1 to 64 MiB, got 0/);
+      expect(() => new Ctor(() => {}, 2 ** 40)).toThrow(TypeError);
     });
 
     it('bad input: a non-function callback, a bad reference, an uncloneable message', () => {
@@ -522,6 +568,100 @@ describe.each(LOOPS)('threads on %s', (loopName) => {
       loop.close();
       expect(await report2).toEqual({ error: { name: 'RuntimeError', ownName: 'RuntimeError', message: 'Event loop is closed' } });
       await exited(w2);
+    });
+
+    it('a call still queued in the native FIFO when the target loop closes fails with RuntimeError', async () => {
+      const ref = loop.threadsafeHandle();
+      // Posted to this thread's own loop and closed before Node's loop can
+      // deliver it: the call never leaves the native queue.
+      const fut = runCoroutineThreadsafe({ filename: coros, name: 'add', args: [1, 2] }, ref);
+      loop.close();
+      expect(await settledWithin(fut, 5000)).toEqual({ error: new RuntimeError('Event loop is closed') });
+    });
+
+    it('a worker whose call is dropped by the closing target gets RuntimeError and exits by itself', async () => {
+      const ref = loop.threadsafeHandle();
+      const flag = new Int32Array(new SharedArrayBuffer(4));
+      const w = new Worker(
+        `const { parentPort, workerData } = require('node:worker_threads');
+        const { runCoroutineThreadsafe } = require(workerData.threads);
+        const fut = runCoroutineThreadsafe(workerData.spec, workerData.ref);
+        Atomics.store(workerData.flag, 0, 1);
+        Atomics.notify(workerData.flag, 0);
+        fut.then(
+          (value) => parentPort.postMessage({ value }),
+          (e) => parentPort.postMessage({ error: { name: e.constructor.name, message: e.message } }),
+        );`,
+        { eval: true, workerData: { threads: distThreads, ref: ref.toJSON(), spec: { filename: coros, name: 'add', args: [1, 1] }, flag } },
+      );
+      const gone = new Promise<number>((resolve) => w.once('exit', resolve));
+      const report = firstMessage<unknown>(w);
+      // This thread does not return to Node's loop until the call is posted,
+      // then closes: the call is still in the native queue.
+      while (Atomics.wait(flag, 0, 0, 10_000) === 'ok' && Atomics.load(flag, 0) === 0);
+      expect(Atomics.load(flag, 0)).toBe(1);
+      try {
+        loop.close();
+        expect(await settledWithin(report, 5000)).toEqual({ value: { error: { name: 'RuntimeError', message: 'Event loop is closed' } } });
+        // Its reply channel no longer holds it: the worker's event loop empties and it exits.
+        expect(await settledWithin(gone, 5000)).toEqual({ value: 0 });
+      } finally {
+        void w.terminate();
+      }
+    });
+
+    it.each(['exit', 'terminate'])('a target thread that ends (%s) with calls running and queued answers them all', async (how) => {
+      const pongs: unknown[] = [];
+      const back = loop.threadsafeHandle((m) => pongs.push(m));
+      const flag = new Int32Array(new SharedArrayBuffer(8));
+      const w = new Worker(
+        `const { parentPort, workerData } = require('node:worker_threads');
+        const a = require(workerData.dist);
+        globalThis.__aionodeThreadsTest = a;
+        const { makeLoop } = require(workerData.loopByName);
+        const runner = new a.Runner({ loopFactory: () => makeLoop(a, workerData.backend) });
+        runner.run(async () => {
+          const loop = a.getRunningLoop();
+          const ref = loop.threadsafeHandle((m) => {
+            if (m === 'ping') return a.postToLoop(workerData.back, 'pong');
+            // Blocks this thread (its loop cannot drain), then ends it.
+            const flag = workerData.flag;
+            Atomics.store(flag, 1, 1);
+            Atomics.notify(flag, 1);
+            while (Atomics.load(flag, 0) === 0) Atomics.wait(flag, 0, 0, 50);
+            if (workerData.how === 'exit') process.exit(0);
+            for (;;) Atomics.wait(flag, 0, 1, 50);
+          });
+          parentPort.postMessage({ ref: ref.toJSON() });
+          await loop.createFuture();
+        });`,
+        {
+          eval: true,
+          workerData: { dist, backend: loopName, loopByName: path.join(fixtures, '..', 'faults', 'loop-by-name.cjs'), back: back.toJSON(), flag, how },
+        },
+      );
+      const gone = new Promise<number>((resolve) => w.once('exit', resolve));
+      const { ref } = await firstMessage<{ ref: LoopRef }>(w);
+      const running = runCoroutineThreadsafe({ filename: coros, name: 'sleepUntilCancelled', args: [back.toJSON()] }, ref);
+      // The echo comes back after the call was drained and its task started (one FIFO).
+      postToLoop(ref, 'ping');
+      await runUntil(loop, () => pongs.length === 1);
+      postToLoop(ref, 'block');
+      while (Atomics.load(flag, 1) === 0) await new Promise((r) => setTimeout(r, 5));
+      const queued = runCoroutineThreadsafe({ filename: coros, name: 'add', args: [1, 2] }, ref);
+      release(flag);
+      if (how === 'terminate') void w.terminate();
+      const closed = { error: new RuntimeError('Event loop is closed') };
+      try {
+        expect(await settledWithin(running, 5000)).toEqual(closed);
+        expect(await settledWithin(queued, 5000)).toEqual(closed);
+      } finally {
+        void w.terminate();
+      }
+      await gone;
+      expect(() => runCoroutineThreadsafe({ filename: coros, name: 'add', args: [1, 2] }, ref)).toThrow(new RuntimeError('Event loop is closed'));
+      loop.close();
+      expect(binding().channelCount()).toBe(channelsBefore);
     });
 
     it('bad input: a bad spec and a closed target are errors on the caller', async () => {
