@@ -284,7 +284,10 @@ function table(backend: string, rows: Row[]): void {
     // AIONODE_SHOW_KNOWN_BUGS=1 runs the known-bug rows as plain tests, to see why they fail.
     const fails = !process.env.AIONODE_SHOW_KNOWN_BUGS && (typeof r.fails === 'function' ? r.fails(backend) : r.fails === true);
     const spec = typeof r.spec === 'function' ? r.spec(backend) : r.spec;
-    const title = `${r.label} -> ${spec.kind === 'throws' ? `${spec.cls.name}${spec.arg ? ` naming "${spec.arg}"` : ''}` : spec.doc}`;
+    const raw = `${r.label} -> ${spec.kind === 'throws' ? `${spec.cls.name}${spec.arg ? ` naming "${spec.arg}"` : ''}` : spec.doc}`;
+    // Control bytes (a NUL in "a\0b") shown escaped: raw, they make the
+    // test log binary to grep.
+    const title = raw.replace(/[\x00-\x08\x0b-\x1f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
     (fails ? it.fails : it)(title, async () => {
       await checkRow(env, r);
     });
