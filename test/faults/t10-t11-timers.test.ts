@@ -135,9 +135,9 @@ describe.each(loopKinds({ heavy: true }))('T10/T11 timers on %s', (kind) => {
     // loaded box), they are all due at once and there is no "throughout"
     // for the chain to run in.
     const horizon = Math.max(...handles.map((h) => h.when())) - firstSpin;
-    // A few spins, not many: under ASan on a busy box one pass over
-    // thousands of timers can take most of the horizon.
-    expect(spins, 'the callSoon chain ran throughout').toBeGreaterThan(horizon > 0.02 ? 2 : 0);
+    // More than the first spin, not many: under ASan one pass over
+    // thousands of due timers can take most of the horizon.
+    expect(spins, 'the callSoon chain ran throughout').toBeGreaterThan(horizon > 0.02 ? 1 : 0);
     expect(examples).toEqual([]);
     expect(earlyLoop).toBe(0);
     expect(earlyHr).toBe(0);
